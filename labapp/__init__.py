@@ -1,0 +1,1 @@
+"""labapp: the lab engine behind the API authentication course."""

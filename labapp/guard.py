@@ -1,0 +1,153 @@
+"""Run learner code inside the lab server, with a deadline.
+
+A learner's hook runs off the server's event loop, in a daemon thread of its own, so that:
+
+- one that raises becomes a 500 whose report row names the learner's exception;
+- one that hangs (``while True``, ``time.sleep(60)``, an ``async def`` that blocks) becomes a
+  504 after the deadline, and the server, the grader and ``stop()`` carry on.
+
+Python cannot kill a thread. On a deadline we cancel an async hook's task and raise an
+exception *inside* a sync hook's thread (which ends a pure-Python loop at once); a hook
+stuck in a C call (``time.sleep``) finishes on its own, in a daemon thread that cannot
+block the kernel from exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import inspect
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_DEADLINE = 1.0
+
+
+class HookTimeout(Exception):
+    """A learner hook did not return before its deadline; the server answers 504."""
+
+    def __init__(self, hook: str, deadline: float) -> None:
+        super().__init__(f"{hook}() did not return within {deadline:g} s")
+        self.hook = hook
+
+
+class HookFailed(Exception):
+    """A learner hook raised; the server answers 500 and the report names the exception."""
+
+    def __init__(self, hook: str, error: BaseException) -> None:
+        super().__init__(f"{hook}() raised {type(error).__name__}: {error}")
+        self.hook = hook
+        self.error = error
+
+
+class _Abandoned(BaseException):
+    """Injected into a hook thread whose deadline passed, to end a runaway loop."""
+
+
+@dataclass
+class HookIncident:
+    hook: str
+    kind: str  # "raised" or "timed out"
+    summary: str
+    where: str = ""
+
+
+@dataclass
+class Guard:
+    """Calls hooks with a deadline and remembers what went wrong, for the report."""
+
+    deadline: float = DEFAULT_DEADLINE
+    incidents: list[HookIncident] = field(default_factory=list)
+
+    async def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        inner: dict[str, Any] = {}
+
+        def settle(ok: bool, value: Any) -> None:
+            if not done.done():
+                (done.set_result if ok else done.set_exception)(value)
+
+        def run() -> None:
+            try:
+                if inspect.iscoroutinefunction(fn):
+                    # Its own loop, so a blocking call inside `async def` cannot freeze ours.
+                    hook_loop = asyncio.new_event_loop()
+                    inner["loop"] = hook_loop
+                    try:
+                        task = hook_loop.create_task(fn(*args))
+                        inner["task"] = task
+                        result = hook_loop.run_until_complete(task)
+                    finally:
+                        hook_loop.close()
+                else:
+                    result = fn(*args)
+                loop.call_soon_threadsafe(settle, True, result)
+            except _Abandoned:
+                pass
+            except asyncio.CancelledError:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
+                if not isinstance(exc, Exception):  # SystemExit and friends: keep them here
+                    exc = RuntimeError(f"{type(exc).__name__}({exc})")
+                loop.call_soon_threadsafe(settle, False, exc)
+
+        thread = threading.Thread(target=run, name=f"lab-hook-{name}", daemon=True)
+        thread.start()
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), self.deadline)
+        except asyncio.TimeoutError:
+            self._abandon(thread, inner)
+            self.incidents.append(
+                HookIncident(name, "timed out", f"did not return within {self.deadline:g} s")
+            )
+            raise HookTimeout(name, self.deadline) from None
+        except Exception as exc:
+            self.incidents.append(
+                HookIncident(name, "raised", f"{type(exc).__name__}: {exc}", _where(exc))
+            )
+            raise HookFailed(name, exc) from exc
+
+    @staticmethod
+    def _abandon(thread: threading.Thread, inner: dict[str, Any]) -> None:
+        task, hook_loop = inner.get("task"), inner.get("loop")
+        if task is not None and hook_loop is not None and not hook_loop.is_closed():
+            try:
+                hook_loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:
+                pass  # the loop closed meanwhile: the hook finished after all
+        elif thread.ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned)
+            )
+
+
+def _where(exc: BaseException) -> str:
+    """The learner's own line that raised, so the report can point at it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        if frame.filename.startswith("<ipython-input") or "ipykernel" in frame.filename:
+            return f"line {frame.lineno}: {frame.line}"
+    if frames:
+        last = frames[-1]
+        return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}: {last.line}"
+    return ""
+
+
+def check_signature(name: str, fn: Any, params: tuple[str, ...]) -> str | None:
+    """Return why ``fn`` cannot be called as ``name(*params)``, or None if it can."""
+    if not callable(fn):
+        return f"{name} must be a function, not {type(fn).__name__}"
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None  # a builtin without a signature: let the call decide
+    try:
+        signature.bind(*params)
+    except TypeError:
+        wanted = ", ".join(params)
+        return f"{name} must accept ({wanted}); yours accepts {signature}"
+    return None

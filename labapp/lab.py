@@ -1,0 +1,304 @@
+"""Lab: what a notebook holds. ``start_lab(lesson_id)`` is the way in."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import html
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from labapp.errors import (
+    BadHook,
+    DefenseBreached,
+    LabStopped,
+    NotLoopback,
+    UnknownExercise,
+    UnknownHook,
+    WrongAnswer,
+)
+from labapp.flags import FlagBook
+from labapp.grading import Report, run_battery
+from labapp.guard import Guard, HookFailed, HookTimeout, check_signature
+from labapp.lessons import get_lesson
+from labapp.server import LOOPBACK, LabServer
+from labapp.spec import LabState, Lesson
+from labapp.store import AuditLog, Store
+
+_running: dict[str, Lab] = {}
+_registry_lock = threading.Lock()
+
+
+def start_lab(lesson_id: str, *, host: str = LOOPBACK) -> Lab:
+    """Start the lab server of a lesson and return the :class:`Lab` that drives it.
+
+    Re-running the cell is safe: it stops this kernel's previous lab of the same lesson.
+    """
+    __tracebackhide__ = True
+    lesson = get_lesson(lesson_id)
+    if host != LOOPBACK:
+        raise NotLoopback(
+            f"labs listen on {LOOPBACK} only, not {host!r}: they are weak on purpose "
+            "and must never be reachable from another machine"
+        )
+    with _registry_lock:
+        old = _running.pop(lesson.id, None)
+    if old is not None:
+        old.stop()
+    lab = Lab(lesson)
+    with _registry_lock:
+        _running[lesson.id] = lab
+    return lab
+
+
+def stop_all() -> None:
+    """Stop every lab this kernel started (also runs at interpreter exit)."""
+    with _registry_lock:
+        labs = list(_running.values())
+    for lab in labs:
+        lab.stop()
+
+
+atexit.register(stop_all)
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with jupyterlab
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _show(obj: Any) -> None:
+    """Display a report in the notebook before an exception hides it behind a traceback."""
+    if _in_notebook():
+        from IPython.display import display
+
+        display(obj)
+
+
+class Lab:
+    """A running lab: its URL, an HTTP client, seeded users, and the exercise graders."""
+
+    def __init__(self, lesson: Lesson) -> None:
+        self.lesson = lesson
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"lab-{lesson.id}-")
+        self.workdir = Path(self._tmp.name)
+        self.store = Store(self.workdir / "lab.sqlite3")
+        self.guard = Guard()
+        self.state = LabState(
+            lesson_id=lesson.id,
+            workdir=self.workdir,
+            store=self.store,
+            flags=FlagBook(lesson.id, lesson.flag_names),
+            guard=self.guard,
+            hooks={hook.name: hook.weak for hook in lesson.hooks},
+        )
+        self._hints_shown: dict[str, int] = {}
+        self._stopped = False
+        try:
+            lesson.seed(self.state)
+            self.store.add_secret(*self.state.flags.all_flags())
+            self.server = LabServer(self._build_app())
+            self.server.start()
+        except BaseException:
+            self.store.close()
+            self._tmp.cleanup()
+            raise
+        self.url = self.server.url
+        # No keep-alive: after a 500 uvicorn closes the connection, and a pooled client
+        # would fail the learner's next, unrelated request.
+        self.client = httpx.Client(
+            base_url=self.url,
+            timeout=httpx.Timeout(5.0, connect=2.0),
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+
+    # -- the server ---------------------------------------------------------------------
+
+    def _build_app(self) -> FastAPI:
+        app = self.lesson.create_app(self.state)
+
+        async def hook_failed(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=500)
+
+        async def hook_timeout(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=504)
+
+        app.add_exception_handler(HookFailed, hook_failed)
+        app.add_exception_handler(HookTimeout, hook_timeout)
+        return app
+
+    @property
+    def users(self) -> list[dict[str, Any]]:
+        """The seeded users, with the credentials a legitimate client of this lab uses."""
+        return self.state.users
+
+    def client_options(self) -> dict[str, Any]:
+        """Extra httpx options graders need to reach this lab (none over plain HTTP)."""
+        return {}
+
+    def server_log(self) -> list[str]:
+        return list(self.server.log)
+
+    def _alive(self) -> None:
+        __tracebackhide__ = True
+        if self._stopped:
+            raise LabStopped(
+                f"this {self.lesson.id} lab was stopped; run start_lab({self.lesson.id!r}) again"
+            )
+
+    # -- exercises ----------------------------------------------------------------------
+
+    def defend(self, **hooks: Callable[..., Any]) -> None:
+        """Plug your functions into the running server in place of its weak defaults."""
+        __tracebackhide__ = True
+        self._alive()
+        known = {hook.name: hook for hook in self.lesson.hooks}
+        if not hooks:
+            raise BadHook(f"pass your function by hook name, e.g. lab.defend({_first(known)}=fn)")
+        for name, fn in hooks.items():
+            if name not in known:
+                valid = ", ".join(known) or "(this lesson has no hooks)"
+                raise UnknownHook(f"this lab has no hook {name!r}; its hooks are: {valid}")
+            problem = check_signature(name, fn, known[name].params)
+            if problem:
+                raise BadHook(problem)
+        self.state.hooks.update(hooks)
+        print(f"Defended: {', '.join(hooks)} now run your code. Next: lab.grade()")
+
+    def undefend(self) -> None:
+        """Put the weak defaults back (to replay an attack after defending)."""
+        self.state.hooks.update({hook.name: hook.weak for hook in self.lesson.hooks})
+
+    def grade(self) -> Report:
+        """Replay every attack of the lesson and every legitimate check; raise if any fails."""
+        __tracebackhide__ = True
+        self._alive()
+        report = run_battery(
+            self, list(self.lesson.attacks), list(self.lesson.checks), f"{self.lesson.id} defense"
+        )
+        if not report.passed:
+            _show(report)
+            raise DefenseBreached(report.breach_message(), report)
+        return report
+
+    def check_flag(self, name: str, value: object) -> None:
+        """Check a captured flag; a wrong one raises WrongFlag saying why (never the answer)."""
+        __tracebackhide__ = True
+        self._alive()
+        self.state.flags.check(name, value)
+        print(f"✅ Correct: that is the {name!r} flag of this lab.")
+
+    def check_answer(self, name: str, answer: Any) -> Report:
+        """Grade a quiz answer against the lab's truth."""
+        __tracebackhide__ = True
+        self._alive()
+        quizzes = {quiz.id: quiz for quiz in self.lesson.quizzes}
+        if name not in quizzes:
+            valid = ", ".join(repr(q) for q in quizzes) or "(none)"
+            raise UnknownExercise(f"lesson {self.lesson.id} has no quiz {name!r}; quizzes: {valid}")
+        report = Report(f"{self.lesson.id} {name}", quizzes[name].grade(self, answer))
+        if not report.passed:
+            _show(report)
+            raise WrongAnswer(report.breach_message(), report)
+        return report
+
+    def hint(self, name: str) -> None:
+        """Print the next hint for an exercise, one at a time."""
+        __tracebackhide__ = True
+        hints = self.lesson.all_hints()
+        if name not in hints:
+            valid = ", ".join(repr(h) for h in hints) or "(none)"
+            raise UnknownExercise(f"lesson {self.lesson.id} has no exercise {name!r}; try {valid}")
+        shown = self._hints_shown.get(name, 0)
+        steps = hints[name]
+        if shown >= len(steps):
+            print(f"No more hints for {name!r}: all {len(steps)} are above. "
+                  "The solutions/ folder of the course has the worked answer.")
+            return
+        self._hints_shown[name] = shown + 1
+        print(f"Hint {shown + 1}/{len(steps)} for {name!r}: {steps[shown]}")
+
+    def audit(self) -> AuditLog:
+        """The server's record of every authentication and authorization decision."""
+        return self.store.audit_rows()
+
+    @contextlib.contextmanager
+    def outage(self, dependency: str = "identity") -> Iterator[None]:
+        """Simulate a dependency of the server (the identity service...) being down."""
+        self.state.outages.add(dependency)
+        try:
+            yield
+        finally:
+            self.state.outages.discard(dependency)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the server and delete the lab's files; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.server.stop()
+        self.client.close()
+        self.store.close()
+        self.state.flags.retire()
+        self._tmp.cleanup()
+        with _registry_lock:
+            if _running.get(self.lesson.id) is self:
+                del _running[self.lesson.id]
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else f"running at {self.url}"
+        return f"<Lab {self.lesson.id}: {state}>"
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        if self._stopped:
+            return f"<p><b>{e(self.lesson.title)}</b>: stopped.</p>"
+        routes = sorted(
+            (",".join(sorted(getattr(r, "methods", []) - {"HEAD"})), r.path)
+            for r in self.server.app.routes
+            if getattr(r, "include_in_schema", False)
+        )
+        route_items = "".join(f"<li><code>{e(m)} {e(p)}</code></li>" for m, p in routes)
+        user_rows = "".join(
+            "<tr>" + "".join(f"<td><code>{e(str(v))}</code></td>" for v in user.values()) + "</tr>"
+            for user in self.users
+        )
+        user_head = "".join(f"<th>{e(k)}</th>" for k in (self.users[0] if self.users else {}))
+        exercises = ", ".join(
+            [f"flag <code>{e(n)}</code>" for n in self.lesson.flag_names]
+            + [f"quiz <code>{e(q.id)}</code>" for q in self.lesson.quizzes]
+            + [f"hook <code>{e(h.name)}</code>" for h in self.lesson.hooks]
+        )
+        return (
+            f"<div style='border:1px solid #888;border-radius:6px;padding:8px 12px'>"
+            f"<b>🧪 {e(self.lesson.title)}</b> — running at <code>{e(self.url)}</code> "
+            f"(loopback only)<br>"
+            f"<details><summary>Seeded users</summary><table><tr>{user_head}</tr>{user_rows}"
+            f"</table></details>"
+            f"<details><summary>Endpoints ({len(routes)})</summary><ul>{route_items}</ul></details>"
+            f"<p>Exercises: {exercises}</p>"
+            f"<p>{self.lesson.try_this}</p></div>"
+        )
+
+
+def _first(names: dict[str, Any]) -> str:
+    return next(iter(names), "hook")

@@ -1,0 +1,82 @@
+"""Small pieces several lessons share: bearer identities and the request a hook sees."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from labapp.spec import LabState
+
+IDENTITY = "identity"
+
+
+def issue_session_tokens(state: LabState) -> None:
+    """Give every seeded user a bearer token, fresh per lab start, as if already logged in."""
+    state.store.executescript("CREATE TABLE sessions (token TEXT PRIMARY KEY, username TEXT);")
+    for user in state.store.query("SELECT username, role, display_name FROM users ORDER BY id"):
+        token = secrets.token_urlsafe(24)
+        state.store.execute("INSERT INTO sessions VALUES (?, ?)", (token, user["username"]))
+        state.store.add_secret(token)
+        state.users.append({**user, "token": token})
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def identify(state: LabState, request: Request) -> dict[str, Any] | None:
+    """Who sent this request, by bearer token; raises DependencyDown during an outage."""
+    state.require_up(IDENTITY)
+    token = bearer_token(request)
+    if token is None:
+        return None
+    return state.store.one(
+        "SELECT u.id, u.username, u.role FROM sessions s JOIN users u "
+        "ON u.username = s.username WHERE s.token = ?",
+        (token,),
+    )
+
+
+@dataclass
+class RequestInfo:
+    """What an ``authorize`` hook sees of a request.
+
+    ``identify()`` returns the caller's user (a dict with ``username`` and ``role``) or
+    None when no valid credentials came; it raises ``DependencyDown`` while the identity
+    service is down.
+    """
+
+    method: str
+    route: str
+    path: str
+    headers: dict[str, str]
+    _identify: Callable[[], dict[str, Any] | None] = field(repr=False)
+
+    def identify(self) -> dict[str, Any] | None:
+        return self._identify()
+
+
+def request_info(state: LabState, request: Request) -> RequestInfo:
+    route = request.scope.get("route")
+    return RequestInfo(
+        method=request.method,
+        route=getattr(route, "path", request.url.path),
+        path=request.url.path,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        _identify=lambda: identify(state, request),
+    )
+
+
+def user_token(state: LabState, username: str) -> str:
+    return next(u["token"] for u in state.users if u["username"] == username)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
