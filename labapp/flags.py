@@ -63,16 +63,15 @@ class FlagBook:
         if match is None:
             shown = value if len(value) <= 40 else value[:37] + "..."
             raise WrongFlag(
-                f"{shown!r} is not a flag: flags look like 'FLAG{{{self.lesson}:{name}:<32 hex>}}'. "
+                f"{shown!r} is not a flag: flags look like "
+                f"'FLAG{{{self.lesson}:{name}:<32 hex>}}'. "
                 "Did you copy the whole thing, braces included?"
             )
         lesson, got_name, mac = match["lesson"], match["name"], match["mac"]
         if lesson != self.lesson:
             raise WrongFlag(f"that flag belongs to lesson {lesson}, not {self.lesson}")
         if got_name != name:
-            raise WrongFlag(
-                f"that is the flag of exercise {got_name!r}; this cell checks {name!r}"
-            )
+            raise WrongFlag(f"that is the flag of exercise {got_name!r}; this cell checks {name!r}")
         if hmac.compare_digest(mac, self._mac(name)):
             return
         if any(hmac.compare_digest(mac, self._mac(name, key)) for key in _retired_keys):

@@ -88,7 +88,9 @@ class Report:
     def breach_message(self) -> str:
         lines = [self.summary() + ". Still getting through or broken:"]
         for row in self.failures:
-            lines.append(f"  ✗ [{row.kind}] {row.id}: expected {row.expected}; observed {row.observed}")
+            lines.append(
+                f"  ✗ [{row.kind}] {row.id}: expected {row.expected}; observed {row.observed}"
+            )
             if row.hint:
                 lines.append(f"      hint: {row.hint}")
         return "\n".join(lines)

@@ -15,6 +15,7 @@ block the kernel from exiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import inspect
 import threading
@@ -115,10 +116,9 @@ class Guard:
     def _abandon(thread: threading.Thread, inner: dict[str, Any]) -> None:
         task, hook_loop = inner.get("task"), inner.get("loop")
         if task is not None and hook_loop is not None and not hook_loop.is_closed():
-            try:
+            # RuntimeError: the loop closed meanwhile, so the hook finished after all.
+            with contextlib.suppress(RuntimeError):
                 hook_loop.call_soon_threadsafe(task.cancel)
-            except RuntimeError:
-                pass  # the loop closed meanwhile: the hook finished after all
         elif thread.ident is not None:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned)

@@ -223,8 +223,10 @@ class Lab:
         shown = self._hints_shown.get(name, 0)
         steps = hints[name]
         if shown >= len(steps):
-            print(f"No more hints for {name!r}: all {len(steps)} are above. "
-                  "The solutions/ folder of the course has the worked answer.")
+            print(
+                f"No more hints for {name!r}: all {len(steps)} are above. "
+                "The solutions/ folder of the course has the worked answer."
+            )
             return
         self._hints_shown[name] = shown + 1
         print(f"Hint {shown + 1}/{len(steps)} for {name!r}: {steps[shown]}")

@@ -8,6 +8,7 @@ calls a learner makes from a cell. So the server gets its own loop in its own th
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import socket
 import threading
@@ -131,10 +132,8 @@ class LabServer:
 
     @staticmethod
     def _cleanup(sock: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):
             sock.close()
-        except OSError:
-            pass
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and wait for the thread; safe to call twice."""

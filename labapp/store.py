@@ -115,6 +115,10 @@ class AuditLog(list):
 
     COLUMNS = ("id", "time", "actor", "action", "resource", "decision", "reason")
 
+    def tail(self, n: int = 5) -> AuditLog:
+        """The last ``n`` events."""
+        return AuditLog(self[-n:])
+
     def _cells(self, row: dict[str, Any]) -> list[str]:
         when = time.strftime("%H:%M:%S", time.localtime(row["at"]))
         return [str(row["id"]), when] + [str(row[c]) for c in self.COLUMNS[2:]]

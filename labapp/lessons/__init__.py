@@ -28,7 +28,7 @@ def get_lesson(lesson_id: str) -> Lesson:
     for known, module in _MODULES.items():
         number = known.split("-", 1)[0]
         # "01", "01-unprotected" and "01-unprotected-endpoints" all name lesson 01.
-        if wanted == number or wanted == known or wanted.startswith(known + "-"):
+        if wanted in (number, known) or wanted.startswith(known + "-"):
             return importlib.import_module(f"labapp.lessons.{module}").LESSON
     valid = ", ".join(repr(k) for k in _MODULES)
     raise UnknownLesson(f"there is no lesson {lesson_id!r}; the lessons are {valid}")

@@ -95,12 +95,18 @@ def create_app(state: LabState) -> FastAPI:
         except DependencyDown:
             user = None
         actor = user["username"] if user else "anonymous"
-        store.audit(actor, action, info.path, "allow" if allowed else "deny",
-                    "authorize() returned True" if allowed else "authorize() denied")
+        store.audit(
+            actor,
+            action,
+            info.path,
+            "allow" if allowed else "deny",
+            "authorize() returned True" if allowed else "authorize() denied",
+        )
         if not allowed:
             if user is None:  # no identity established: 401 (RFC 9110 §15.5.2)
-                raise HTTPException(401, "authentication required",
-                                    headers={"WWW-Authenticate": "Bearer"})
+                raise HTTPException(
+                    401, "authentication required", headers={"WWW-Authenticate": "Bearer"}
+                )
             raise HTTPException(403, "not allowed")
 
     def caller(request: Request) -> dict[str, Any] | None:
@@ -230,10 +236,15 @@ def attack_trusted_header(lab: Any, http: httpx.Client) -> Observed:
 def attack_fail_open(lab: Any, http: httpx.Client) -> Observed:
     alice = auth(user_token(lab.state, "alice"))
     with lab.outage(IDENTITY):
-        return _first_through(http, [
-            ("GET", "/admin/users", {}), ("GET", "/admin/users", alice),
-            ("GET", "/orders", {}), ("GET", "/internal/export", alice),
-        ])
+        return _first_through(
+            http,
+            [
+                ("GET", "/admin/users", {}),
+                ("GET", "/admin/users", alice),
+                ("GET", "/orders", {}),
+                ("GET", "/internal/export", alice),
+            ],
+        )
 
 
 def attack_no_identity_sweep(lab: Any, http: httpx.Client) -> Observed:
@@ -249,12 +260,18 @@ def attack_no_identity_sweep(lab: Any, http: httpx.Client) -> Observed:
 
 def attack_customer_admin(lab: Any, http: httpx.Client) -> Observed:
     alice = auth(user_token(lab.state, "alice"))
-    return _first_through(http, [
-        ("GET", "/admin/users", alice), ("DELETE", "/admin/orders/3", alice),
-    ])
+    return _first_through(
+        http,
+        [
+            ("GET", "/admin/users", alice),
+            ("DELETE", "/admin/orders/3", alice),
+        ],
+    )
 
 
-def _works(http: httpx.Client, method: str, url: str, headers: dict[str, str], **kw: Any) -> Observed:
+def _works(
+    http: httpx.Client, method: str, url: str, headers: dict[str, str], **kw: Any
+) -> Observed:
     response = http.request(method, url, headers=headers, **kw)
     return Observed(response.is_success, response.status_code, f"{method} {url}")
 
@@ -273,7 +290,9 @@ def check_alice_orders(lab: Any, http: httpx.Client) -> Observed:
     if not seen.succeeded:
         return seen
     response = http.get("/orders", headers=alice)
-    owners = {o["owner"] for o in response.json().get("orders", [])} if response.is_success else set()
+    owners = (
+        {o["owner"] for o in response.json().get("orders", [])} if response.is_success else set()
+    )
     ok = response.is_success and owners == {"alice"}
     return Observed(ok, response.status_code, "GET /orders as alice")
 
@@ -302,45 +321,80 @@ LESSON = Lesson(
     seed=seed,
     hooks=(AUTHORIZE,),
     attacks=(
-        Attack("read-all-orders", "read every customer's orders without credentials", (
-            "Which routes does the card list? Try GET /orders with no Authorization header.",
-            "lab.client.get('/orders').json() — whose orders are these?",
-        ), attack_read_all),
-        Attack("internal-export", "use the 'internal-only' export route", (
-            "Read lab.client.get('/openapi.json').json()['paths']: is anything marked internal?",
-            "A URL nobody links to is still a URL: call GET /internal/export yourself.",
-        ), attack_export),
-        Attack("trusted-header", "reach an admin route with a spoofed 'internal' header", (
-            "GET /admin/users says 401 without a token. Does the server believe anything else?",
-            "Headers are written by the client. Try X-Internal: true, or "
-            "X-Forwarded-For: 127.0.0.1.",
-        ), attack_trusted_header),
-        Attack("fail-open", "get in while the identity service is down", (
-            "with lab.outage('identity'): ... simulates the identity service being down.",
-            "During the outage, call GET /admin/users with no credentials at all.",
-        ), attack_fail_open),
-        Attack("no-identity-sweep", "every non-public route, called without credentials",
-               ("Deny by default: only an explicit allowlist of (method, route) is public.",),
-               attack_no_identity_sweep, flag=False),
-        Attack("customer-admin", "a customer calls admin routes",
-               ("Identity is not enough: admin routes need the admin role.",),
-               attack_customer_admin, flag=False),
+        Attack(
+            "read-all-orders",
+            "read every customer's orders without credentials",
+            (
+                "Which routes does the card list? Try GET /orders with no Authorization header.",
+                "lab.client.get('/orders').json() — whose orders are these?",
+            ),
+            attack_read_all,
+        ),
+        Attack(
+            "internal-export",
+            "use the 'internal-only' export route",
+            (
+                "Read the paths in lab.client.get('/openapi.json').json(): is anything internal?",
+                "A URL nobody links to is still a URL: call GET /internal/export yourself.",
+            ),
+            attack_export,
+        ),
+        Attack(
+            "trusted-header",
+            "reach an admin route with a spoofed 'internal' header",
+            (
+                "GET /admin/users says 401 without a token. Does the server believe anything else?",
+                "Headers are written by the client. Try X-Internal: true, or "
+                "X-Forwarded-For: 127.0.0.1.",
+            ),
+            attack_trusted_header,
+        ),
+        Attack(
+            "fail-open",
+            "get in while the identity service is down",
+            (
+                "with lab.outage('identity'): ... simulates the identity service being down.",
+                "During the outage, call GET /admin/users with no credentials at all.",
+            ),
+            attack_fail_open,
+        ),
+        Attack(
+            "no-identity-sweep",
+            "every non-public route, called without credentials",
+            ("Deny by default: only an explicit allowlist of (method, route) is public.",),
+            attack_no_identity_sweep,
+            flag=False,
+        ),
+        Attack(
+            "customer-admin",
+            "a customer calls admin routes",
+            ("Identity is not enough: admin routes need the admin role.",),
+            attack_customer_admin,
+            flag=False,
+        ),
     ),
     checks=(
         Check("public-catalogue", "anyone can read /health and the products", check_public),
-        Check("customer-orders", "alice places an order and sees only her orders",
-              check_alice_orders),
+        Check(
+            "customer-orders", "alice places an order and sees only her orders", check_alice_orders
+        ),
         Check("admin-works", "carol (admin) lists users and cancels an order", check_admin),
-        Check("service-export", "svc-frontend calls the export it exists for",
-              check_service_export),
-        Check("public-during-outage", "the catalogue still works while identity is down",
-              check_public_during_outage),
+        Check(
+            "service-export", "svc-frontend calls the export it exists for", check_service_export
+        ),
+        Check(
+            "public-during-outage",
+            "the catalogue still works while identity is down",
+            check_public_during_outage,
+        ),
     ),
-    hints={"defend": (
-        "Start from `return False` and allow only what you can name: that is deny by default.",
-        "Public routes: a set of (req.method, req.route). Everything else needs req.identify().",
-        "Wrap req.identify() in try/except DependencyDown and return False: fail closed.",
-        "Never read X-Internal or X-Forwarded-For: any client can send them.",
-    )},
+    hints={
+        "defend": (
+            "Start from `return False` and allow only what you can name: that is deny by default.",
+            "Public routes: a set of (req.method, req.route). The rest needs req.identify().",
+            "Wrap req.identify() in try/except DependencyDown and return False: fail closed.",
+            "Never read X-Internal or X-Forwarded-For: any client can send them.",
+        )
+    },
     try_this="Try <code>lab.client.get('/orders')</code> — no credentials at all.",
 )

@@ -1,0 +1,5 @@
+import sys
+
+from labapp.cli import main
+
+sys.exit(main())
