@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from labapp.http import lab_client
+
 if TYPE_CHECKING:
     from labapp.lab import Lab
-
-GRADER_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
 
 @dataclass(frozen=True)
@@ -138,24 +138,14 @@ class Report:
         )
 
 
-def grader_client(base_url: str, **kwargs: Any) -> httpx.Client:
-    """A client for graders: bounded timeouts and no keep-alive.
-
-    A handler that raises makes uvicorn close the connection after its 500; a pooled client
-    would then fail the *next* request with ReadError and blame the wrong row.
-    """
+def grader_client(base_url: str, **options: Any) -> httpx.Client:
+    """A lab client that also records every status it sees (a 5xx is never a pass)."""
     statuses: list[int] = []
 
     def record(response: httpx.Response) -> None:
         statuses.append(response.status_code)
 
-    client = httpx.Client(
-        base_url=base_url,
-        timeout=GRADER_TIMEOUT,
-        limits=httpx.Limits(max_keepalive_connections=0),
-        event_hooks={"response": [record]},
-        **kwargs,
-    )
+    client = lab_client(base_url, event_hooks={"response": [record]}, **options)
     client.statuses = statuses  # type: ignore[attr-defined]
     return client
 

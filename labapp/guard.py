@@ -72,6 +72,11 @@ class Guard:
             if not done.done():
                 (done.set_result if ok else done.set_exception)(value)
 
+        def report(ok: bool, value: Any) -> None:
+            # The server may have stopped while a slow hook ran: nobody is waiting then.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, ok, value)
+
         def run() -> None:
             try:
                 if inspect.iscoroutinefunction(fn):
@@ -86,7 +91,7 @@ class Guard:
                         hook_loop.close()
                 else:
                     result = fn(*args)
-                loop.call_soon_threadsafe(settle, True, result)
+                report(True, result)
             except _Abandoned:
                 pass
             except asyncio.CancelledError:
@@ -94,7 +99,7 @@ class Guard:
             except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
                 if not isinstance(exc, Exception):  # SystemExit and friends: keep them here
                     exc = RuntimeError(f"{type(exc).__name__}({exc})")
-                loop.call_soon_threadsafe(settle, False, exc)
+                report(False, exc)
 
         thread = threading.Thread(target=run, name=f"lab-hook-{name}", daemon=True)
         thread.start()

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -27,6 +26,7 @@ from labapp.errors import (
 from labapp.flags import FlagBook
 from labapp.grading import Report, run_battery
 from labapp.guard import Guard, HookFailed, HookTimeout, check_signature
+from labapp.http import lab_client
 from labapp.lessons import get_lesson
 from labapp.server import LOOPBACK, LabServer
 from labapp.spec import LabState, Lesson
@@ -115,13 +115,7 @@ class Lab:
             self._tmp.cleanup()
             raise
         self.url = self.server.url
-        # No keep-alive: after a 500 uvicorn closes the connection, and a pooled client
-        # would fail the learner's next, unrelated request.
-        self.client = httpx.Client(
-            base_url=self.url,
-            timeout=httpx.Timeout(5.0, connect=2.0),
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self.client = lab_client(self.url, **self.client_options())
 
     # -- the server ---------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ calls a learner makes from a cell. So the server gets its own loop in its own th
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import logging
@@ -53,6 +54,28 @@ def _quiet_uvicorn_loggers() -> None:
         logger.propagate = name != "uvicorn"  # children reach "uvicorn", never the root
 
 
+class _Server(uvicorn.Server):
+    """uvicorn polls its exit flag every 100 ms; this one can also be woken at once."""
+
+    _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):  # on_tick refreshes the Date header, etc.
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+
+    def wake_to_exit(self) -> None:
+        self.should_exit = True
+        if self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already finished
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+
 class LabServer:
     """Serve an ASGI app on 127.0.0.1 at a free port until :meth:`stop` is called."""
 
@@ -65,7 +88,7 @@ class LabServer:
         self.app = app
         self.log: collections.deque[str] = collections.deque(maxlen=log_lines)
         self.port: int | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -101,7 +124,7 @@ class LabServer:
             timeout_graceful_shutdown=1,
             timeout_keep_alive=2,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         self._thread = threading.Thread(
             target=self._serve, args=(sock,), name=f"lab-server-{self.port}", daemon=True
         )
@@ -138,7 +161,7 @@ class LabServer:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and wait for the thread; safe to call twice."""
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.wake_to_exit()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive() and self._server is not None:

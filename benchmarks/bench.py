@@ -1,0 +1,214 @@
+"""Benchmarks for the lab engine: what a learner waits for, and what a kernel holds.
+
+Measured:
+1. Lab start to first response: ``start_lab("01-unprotected")`` plus one GET /health,
+   50 times (median and p95 ms); ``lab.stop()`` is timed separately.
+2. Grader time per lesson: ``lab.grade()`` against the weak defaults, 5 runs, median s
+   (it raises DefenseBreached, which is caught: the battery still ran fully).
+3. nbval wall time per solution notebook, in a pytest subprocess from the repo root.
+4. Kernel RSS (VmRSS) of a fresh python3 kernel, before and after starting a lab in it.
+
+Targets are reported next to each figure ("ok" / "over"); they are never asserted, so
+this script exits 0 whatever it measures. Results also go to benchmarks/results.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from jupyter_client import KernelManager
+
+from labapp import DefenseBreached, start_lab
+from labapp.lessons import all_lessons
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results.json"
+Row = dict[str, Any]
+
+
+def p95(values: list[float]) -> float:
+    """95th percentile, nearest-rank."""
+    ordered = sorted(values)
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+def row(name: str, value: float | None, unit: str, target: float | None, **extra: Any) -> Row:
+    """One figure; ``status`` is "ok"/"over" against its target, never an assertion."""
+    status = None
+    if value is not None and target is not None:
+        status = "ok" if value <= target else "over"
+    return {"name": name, "value": value, "unit": unit, "target": target, "status": status, **extra}
+
+
+def bench_start(iterations: int = 50) -> list[Row]:
+    start_ms: list[float] = []
+    stop_ms: list[float] = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        lab = start_lab("01-unprotected")
+        lab.client.get("/health").raise_for_status()
+        t1 = time.perf_counter()
+        lab.stop()
+        t2 = time.perf_counter()
+        start_ms.append((t1 - t0) * 1000)
+        stop_ms.append((t2 - t1) * 1000)
+    return [
+        row("lab start → first response, median", statistics.median(start_ms), "ms", 20),
+        row("lab start → first response, p95", p95(start_ms), "ms", None),
+        row("lab.stop(), median", statistics.median(stop_ms), "ms", None),
+        row("lab.stop(), p95", p95(stop_ms), "ms", None),
+    ]
+
+
+def bench_grader(runs: int = 5) -> list[Row]:
+    rows: list[Row] = []
+    for lesson in all_lessons():
+        name = f"grade() {lesson.id}, median"
+        if not (lesson.attacks or lesson.checks):
+            rows.append(row(name, None, "s", 3, note="n/a: no attacks/checks"))
+            continue
+        times: list[float] = []
+        lab = start_lab(lesson.id)
+        try:
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                # The weak defaults are meant to fall; the battery still runs fully.
+                with contextlib.suppress(DefenseBreached):
+                    lab.grade()
+                times.append(time.perf_counter() - t0)
+        finally:
+            lab.stop()
+        rows.append(row(name, statistics.median(times), "s", 3, runs=times))
+    return rows
+
+
+def bench_nbval() -> list[Row]:
+    rows: list[Row] = []
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        rel = str(path.relative_to(ROOT))
+        cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", rel]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t0
+        tail = proc.stdout.strip().splitlines()[-1:] or ["(no output)"]
+        rows.append(
+            row(f"nbval {path.name}", wall, "s", 20, passed=proc.returncode == 0, summary=tail[0])
+        )
+    return rows
+
+
+def vm_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024  # kB → MB
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def kernel_pid(km: KernelManager) -> int:
+    process = getattr(km.provisioner, "process", None)
+    if process is not None and getattr(process, "pid", None):
+        return int(process.pid)
+    # Fallback: the newest ipykernel_launcher that is a child of this process.
+    found: list[tuple[int, int]] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if b"ipykernel_launcher" in cmdline and int(stat[1]) == os.getpid():
+            found.append((int(stat[19]), int(proc.name)))  # (start time, pid)
+    if not found:
+        raise RuntimeError("kernel process not found")
+    return max(found)[1]
+
+
+def run_code(client: Any, code: str) -> str:
+    out: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+
+    reply = client.execute_interactive(code, timeout=60, output_hook=hook)
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"kernel error: {reply['content'].get('evalue')}")
+    return "".join(out).strip()
+
+
+def bench_kernel() -> tuple[list[Row], str]:
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    client = km.client()
+    try:
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        executable = run_code(client, "import sys; print(sys.executable)")
+        pid = kernel_pid(km)
+        before = vm_rss_mb(pid)
+        code = (
+            'from labapp import start_lab; lab = start_lab("01-unprotected"); '
+            'lab.client.get("/health")'
+        )
+        run_code(client, code)
+        after = vm_rss_mb(pid)
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+    rows = [
+        row("kernel RSS, idle (context)", before, "MB", None),
+        row("kernel RSS, lab running", after, "MB", 150),
+    ]
+    return rows, executable
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def print_table(rows: list[Row]) -> None:
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'figure':<{width}}  {'value':>9} {'unit':<4}  {'target':>8}  status")
+    print("-" * (width + 38))
+    for r in rows:
+        target = "" if r["target"] is None else f"≤ {r['target']}"
+        status = r["status"] or ""
+        if "passed" in r:
+            status += " (passed)" if r["passed"] else " (FAILED)"
+        print(f"{r['name']:<{width}}  {fmt(r['value']):>9} {r['unit']:<4}  {target:>8}  {status}")
+
+
+def main() -> None:
+    rows = bench_start() + bench_grader() + bench_nbval()
+    kernel_rows, kernel_executable = bench_kernel()
+    rows += kernel_rows
+    print_table(rows)
+    print(f"\nkernel sys.executable: {kernel_executable} (this process: {sys.executable})")
+    results = {
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "python": sys.version,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "versions": {pkg: version(pkg) for pkg in ("uvicorn", "fastapi", "httpx")},
+        "kernel_executable": kernel_executable,
+        "figures": rows,
+    }
+    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
