@@ -89,6 +89,8 @@ class Plan:
 
 
 def plan(solutions: Path, notebooks: Path) -> Plan:
+    if not solutions.is_dir():
+        raise AuthoringError(f"no {solutions}/ folder here: run this from the course's root")
     outputs = {}
     for source in sorted(solutions.glob("*.ipynb")):
         nb = nbformat.read(source, as_version=4)
@@ -124,19 +126,23 @@ def unstripped(paths: list[Path]) -> list[str]:
     """Notebooks that carry outputs or execution counts (they must be committed clean)."""
     problems = []
     for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
-                problems.append(f"{path} cell {index}: has outputs (run `labapp strip {path}`)")
-                break
+        clean = dumps(clear_outputs(_read(path)))
+        if path.read_text() != clean:
+            problems.append(f"{path}: has outputs or run metadata (run `labapp strip {path}`)")
     return problems
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    if not path.is_file():
+        raise AuthoringError(f"{path}: no such notebook")
+    return nbformat.read(path, as_version=4)
 
 
 def strip(paths: list[Path]) -> list[Path]:
     """Clear outputs in place; return the paths that changed."""
     changed = []
     for path in paths:
-        text = dumps(clear_outputs(nbformat.read(path, as_version=4)))
+        text = dumps(clear_outputs(_read(path)))
         if path.read_text() != text:
             path.write_text(text)
             changed.append(path)

@@ -85,7 +85,8 @@ class Store:
         self._secrets.update(v for v in values if v)
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
+        # Longest first: a secret may contain another (a token and its signature).
+        for secret in sorted(self._secrets, key=len, reverse=True):
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text

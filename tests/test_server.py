@@ -45,7 +45,7 @@ def test_serves_real_http_on_a_loopback_port() -> None:
     assert not server.running
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "localhost"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "localhost"])  # noqa: S104
 def test_any_host_but_loopback_is_refused(host: str) -> None:
     """A weak lab must never listen where another machine could reach it."""
     with pytest.raises(NotLoopback, match="127.0.0.1"):
@@ -83,13 +83,14 @@ def test_fifty_starts_and_stops_leave_no_threads_or_file_descriptors() -> None:
     """Re-running a setup cell many times must not leak servers, threads or sockets."""
     lab = start_lab("01-unprotected")  # warm imports and caches before counting
     lab.stop()
-    threads, fds = threading.active_count(), _open_fds()
+    threads, fds = set(threading.enumerate()), _open_fds()
     for _ in range(50):
         lab = start_lab("01-unprotected")
         assert lab.client.get("/health").status_code == 200
     lab.stop()
-    assert threading.active_count() == threads
-    assert _open_fds() == fds
+    # Threads of earlier tests may end meanwhile; none may be added.
+    assert set(threading.enumerate()) - threads == set()
+    assert _open_fds() <= fds
 
 
 def test_stop_is_idempotent() -> None:
