@@ -1,0 +1,132 @@
+"""The set-up files and the README: every command the README shows does what it says."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import tomllib
+
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=\[ ;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject() -> None:
+    """conda users get exactly the dependencies pip users get, each with a reason."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    if any("pyjwt[crypto]" in r for r in project["dependencies"]):
+        wanted.add("cryptography")  # the [crypto] extra, spelt out for conda
+    text = (ROOT / "environment.yml").read_text()
+    lines = text.split("dependencies:", 1)[1].split("- pip:", 1)[0].splitlines()
+    listed = {}
+    for line in lines:
+        match = re.match(r"\s+- ([A-Za-z0-9_.-]+)[^#]*(#.*)?$", line)
+        if match and match[1] not in ("python", "pip"):
+            listed[_name(match[1])] = match[2]
+    assert set(listed) == wanted
+    assert all(listed.values()), "every dependency in environment.yml says why it is there"
+
+
+def test_pyjwt_is_pinned_past_its_advisories() -> None:
+    """pyproject asks for pyjwt 2.13 or newer, with the crypto extra."""
+    assert '"pyjwt[crypto]>=2.13"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run calls `make test`, the command the README gives."""
+    assert "make test" in README
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_a_second_make_reinstalls_nothing() -> None:
+    """Once .venv is set up, `make test` goes straight to pytest."""
+    plan = subprocess.run(
+        ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "pip install" not in plan and "-m venv" not in plan
+    assert "pytest" in plan
+
+
+def test_the_course_map_lists_every_notebook() -> None:
+    """Each notebook in notebooks/ has a row in the README's course map."""
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        assert f"| `{path.stem}` |" in README
+
+
+@pytest.mark.notebook
+def test_the_readme_grading_command_fails_an_unfinished_notebook() -> None:
+    """`pytest --nbval-lax notebooks/00-....ipynb` fails the exercise and its grader cell."""
+    command = re.search(r"\.venv/bin/pytest --nbval-lax (notebooks/\S+\.ipynb)", README)
+    assert command, "the README shows the grading command"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "notebooks/00-welcome-threat-modeling.ipynb",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert re.search(r"\b2 failed\b", result.stdout), result.stdout[-2000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.notebook
+def test_make_lab_starts_jupyterlab_without_a_browser() -> None:
+    """`make lab` serves JupyterLab on notebooks/, headless, and as root says --allow-root."""
+    port, token = _free_port(), "course-test-token"
+    args = f"--port={port} --ServerApp.token={token} --ServerApp.ip=127.0.0.1"
+    process = subprocess.Popen(
+        ["make", "lab", f"LAB_ARGS={args}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=2
+                )
+                if response.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            time.sleep(0.5)
+        names = {item["name"] for item in response.json()["content"]}
+        assert "01-unprotected-endpoints.ipynb" in names
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    if os.geteuid() == 0:
+        assert "Running as root: starting JupyterLab with --allow-root." in output
