@@ -127,9 +127,12 @@ class AuditLog(list):
     def __str__(self) -> str:
         if not self:
             return "(no audit events yet)"
-        lines = ["  ".join(self.COLUMNS)]
-        lines += ["  ".join(self._cells(row)) for row in self]
-        return "\n".join(lines)
+        table = [list(self.COLUMNS)] + [self._cells(row) for row in self]
+        widths = [max(len(line[i]) for line in table) for i in range(len(self.COLUMNS))]
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+            for line in table
+        )
 
     __repr__ = __str__
 

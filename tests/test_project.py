@@ -130,3 +130,33 @@ def test_make_lab_starts_jupyterlab_without_a_browser() -> None:
         output, _ = process.communicate(timeout=30)
     if os.geteuid() == 0:
         assert "Running as root: starting JupyterLab with --allow-root." in output
+
+
+def test_environment_yml_is_valid_yaml_for_conda() -> None:
+    """`conda env create -f environment.yml` gets a well-formed file with a pip section."""
+    import yaml  # a dependency of jupyter_events, so always present with jupyterlab
+
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["name"] and env["channels"] == ["conda-forge"]
+    assert {"pip": ["-e ."]} in env["dependencies"]
+
+
+def test_make_check_passes_on_the_repository() -> None:
+    """`make check`: generator --check, outputs stripped, ruff; all green, in seconds."""
+    result = subprocess.run(["make", "check"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "exactly what solutions/ makes" in result.stdout
+
+
+@pytest.mark.notebook
+def test_make_bench_prints_the_figures_and_writes_json() -> None:
+    """`make bench` measures start, stop, grading, nbval and memory, and saves them."""
+    results = ROOT / "benchmarks" / "results.json"
+    results.unlink(missing_ok=True)
+    result = subprocess.run(
+        ["make", "bench"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for figure in ("lab start → first response", "lab.stop()", "grade()", "nbval", "RSS"):
+        assert figure in result.stdout
+    assert results.exists()

@@ -95,13 +95,11 @@ def create_app(state: LabState) -> FastAPI:
         except DependencyDown:
             user = None
         actor = user["username"] if user else "anonymous"
-        store.audit(
-            actor,
-            action,
-            info.path,
-            "allow" if allowed else "deny",
-            "authorize() returned True" if allowed else "authorize() denied",
-        )
+        who = f"role {user['role']}" if user else "no identity"
+        if IDENTITY in state.outages:
+            who += ", identity service down"
+        decision, verdict = ("allow", "allowed") if allowed else ("deny", "denied")
+        store.audit(actor, action, info.path, decision, f"authorize() {verdict} ({who})")
         if not allowed:
             if user is None:  # no identity established: 401 (RFC 9110 §15.5.2)
                 raise HTTPException(
