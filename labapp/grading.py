@@ -176,9 +176,11 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         hint = "a real user must still be able to do this: is your defense denying too much?"
     observed_text = _describe(observed, is_attack)
     if server_errors:
-        observed_text += f"; server error {server_errors[0]} (a 5xx is never a pass)"
+        if observed.status is None or observed.status < 500:
+            observed_text += f"; server error {server_errors[0]} on the way"
+        observed_text += " (a 5xx is never a pass)"
         hint = "your hook must return an answer, not raise or hang: a crash is not a defense"
-    for incident in incidents[:2]:
+    for incident in list(dict.fromkeys(incidents))[:2]:  # the same failure once
         observed_text += f"; {incident.hook}() {incident.kind}: {incident.summary}"
         if incident.where:
             observed_text += f" at {incident.where}"
@@ -188,7 +190,9 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
 
 def _describe(observed: Observed, is_attack: bool) -> str:
     status = f"HTTP {observed.status}" if observed.status is not None else "no response"
-    if is_attack:
+    if observed.status is not None and observed.status >= 500:
+        verdict = "server error"
+    elif is_attack:
         verdict = "got through" if observed.succeeded else "blocked"
     else:
         verdict = "worked" if observed.succeeded else "refused"

@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import ctypes
 import inspect
+import sysconfig
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 DEFAULT_DEADLINE = 1.0
@@ -48,7 +50,7 @@ class _Abandoned(BaseException):
     """Injected into a hook thread whose deadline passed, to end a runaway loop."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class HookIncident:
     hook: str
     kind: str  # "raised" or "timed out"
@@ -130,15 +132,19 @@ class Guard:
             )
 
 
+_NOT_LEARNER = (
+    str(Path(__file__).resolve().parent),  # labapp itself
+    sysconfig.get_paths()["stdlib"],
+    sysconfig.get_paths()["purelib"],
+)
+
+
 def _where(exc: BaseException) -> str:
-    """The learner's own line that raised, so the report can point at it."""
+    """The deepest line of the learner's own code in the traceback, for the report."""
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
-        if frame.filename.startswith("<ipython-input") or "ipykernel" in frame.filename:
-            return f"line {frame.lineno}: {frame.line}"
-    if frames:
-        last = frames[-1]
-        return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}: {last.line}"
+        if not frame.filename.startswith(_NOT_LEARNER):
+            return f"line {frame.lineno}: {frame.line}" if frame.line else f"line {frame.lineno}"
     return ""
 
 

@@ -201,25 +201,37 @@ def create_app(state: LabState) -> FastAPI:
 PUBLIC = {("GET", "/health"), ("GET", "/products"), ("GET", "/products/{product_id}")}
 
 
-def _first_through(http: httpx.Client, attempts: list[tuple[str, str, dict[str, str]]]) -> Observed:
+def _first_through(
+    lab: Any, http: httpx.Client, attempts: list[tuple[str, str, dict[str, str]]]
+) -> Observed:
     """Try each (method, url, headers); report the first that got a 2xx."""
     last = None
     for method, url, headers in attempts:
         response = http.request(method, url, headers=headers)
         last = response.status_code
         if response.is_success:
-            return Observed(True, last, f"{method} {url} {headers or ''}".strip())
+            return Observed(True, last, f"{method} {url}{_as_who(lab, headers)}")
     return Observed(False, last)
 
 
+def _as_who(lab: Any, headers: dict[str, str]) -> str:
+    """Describe the request's headers without printing anyone's token."""
+    names = {f"Bearer {user['token']}": user["username"] for user in lab.users}
+    parts = [
+        f"as {names.get(value, 'someone')}" if name == "Authorization" else f"{name}: {value}"
+        for name, value in headers.items()
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def attack_read_all(lab: Any, http: httpx.Client) -> Observed:
-    return _first_through(http, [("GET", "/orders", {}), ("GET", "/orders/3", {})])
+    return _first_through(lab, http, [("GET", "/orders", {}), ("GET", "/orders/3", {})])
 
 
 def attack_export(lab: Any, http: httpx.Client) -> Observed:
     alice = auth(user_token(lab.state, "alice"))
     return _first_through(
-        http, [("GET", "/internal/export", {}), ("GET", "/internal/export", alice)]
+        lab, http, [("GET", "/internal/export", {}), ("GET", "/internal/export", alice)]
     )
 
 
@@ -228,13 +240,14 @@ def attack_trusted_header(lab: Any, http: httpx.Client) -> Observed:
     spoofs = [{"X-Internal": "true"}, {"X-Forwarded-For": "127.0.0.1"}, {"X-Real-IP": "127.0.0.1"}]
     attempts = [("GET", "/admin/users", spoof) for spoof in spoofs]
     attempts += [("GET", "/admin/users", {**alice, **spoof}) for spoof in spoofs]
-    return _first_through(http, attempts)
+    return _first_through(lab, http, attempts)
 
 
 def attack_fail_open(lab: Any, http: httpx.Client) -> Observed:
     alice = auth(user_token(lab.state, "alice"))
     with lab.outage(IDENTITY):
         return _first_through(
+            lab,
             http,
             [
                 ("GET", "/admin/users", {}),
@@ -253,12 +266,13 @@ def attack_no_identity_sweep(lab: Any, http: httpx.Client) -> Observed:
         for method in methods:
             if (method.upper(), path) not in PUBLIC:
                 attempts.append((method.upper(), path.replace("{order_id}", "1"), {}))
-    return _first_through(http, attempts)
+    return _first_through(lab, http, attempts)
 
 
 def attack_customer_admin(lab: Any, http: httpx.Client) -> Observed:
     alice = auth(user_token(lab.state, "alice"))
     return _first_through(
+        lab,
         http,
         [
             ("GET", "/admin/users", alice),
