@@ -31,7 +31,8 @@ def test_a_5xx_is_never_a_pass(lab01: Lab) -> None:
 
     row = run_item(lab01, _attack(run))
     assert not row.passed
-    assert "server error 500" in row.observed and "authorize() raised: KeyError" in row.observed
+    assert "server error (HTTP 500)" in row.observed and "5xx is never a pass" in row.observed
+    assert "authorize() raised: KeyError" in row.observed
 
 
 def test_a_transport_error_is_a_rejection_only_where_the_lesson_says_so(lab01: Lab) -> None:
