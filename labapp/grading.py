@@ -34,13 +34,16 @@ class Attack:
     """One attack of a lesson: it breaches the weak server and must fail against a defense.
 
     ``run`` performs the attack over real HTTP and returns ``Observed(succeeded=True)`` when
-    it got through. ``flag`` says whether the lesson has a flag of the same name.
+    it got through. ``hints`` help a learner perform it; ``fix`` tells a defender whose
+    defense it breached what to change. ``flag`` says whether the lesson has a flag of the
+    same name.
     """
 
     id: str
     description: str
     hints: tuple[str, ...]
     run: Callable[[Lab, httpx.Client], Observed]
+    fix: str = ""
     flag: bool = True
     transport_error_blocks: bool = False  # True only where a lesson says so (TLS)
 
@@ -169,7 +172,7 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         passed = not observed.succeeded and not server_errors
         passed = passed and (not transport_error or item.transport_error_blocks)
         expected = "blocked (4xx)"
-        hint = item.hints[0] if item.hints else ""
+        hint = item.fix or (item.hints[0] if item.hints else "")
     else:
         passed = observed.succeeded and not server_errors and not transport_error
         expected = "works (2xx)"
