@@ -83,7 +83,6 @@ class LabState:
     hooks: dict[str, Callable[..., Any]]
     users: list[dict[str, Any]] = field(default_factory=list)
     outages: set[str] = field(default_factory=set)
-    vars: dict[str, Any] = field(default_factory=dict)
 
     async def call(self, hook: str, *args: Any) -> Any:
         """Call the current implementation of ``hook`` (weak or learner's) under the guard."""

@@ -92,3 +92,21 @@ def test_signature_check_explains_what_is_expected() -> None:
     problem = check_signature("authorize", lambda req, user: True, ("req",))
     assert problem and "must accept (req)" in problem
     assert "must be a function" in (check_signature("authorize", 42, ("req",)) or "")
+
+
+def test_grading_waits_for_a_hung_hook_only_once(lab01: Lab) -> None:
+    """After one timeout the grader stops calling that hook, so grading never looks hung."""
+    calls: list[int] = []
+
+    def hangs(req):
+        calls.append(1)
+        time.sleep(2)
+        return True
+
+    lab01.defend(authorize=hangs)
+    with pytest.raises(DefenseBreached) as caught:
+        lab01.grade()
+    assert calls == [1]
+    assert all("timed out" in row.observed for row in caught.value.report.rows)
+    assert lab01.client.get("/products").status_code == 504  # outside grading: called again
+    assert calls == [1, 1]
