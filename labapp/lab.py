@@ -219,15 +219,19 @@ class Lab:
         if shown >= len(steps):
             print(
                 f"No more hints for {name!r}: all {len(steps)} are above. "
-                "The solutions/ folder of the course has the worked answer."
+                "Re-read the 'Why it worked' notes above, or ask your instructor."
             )
             return
         self._hints_shown[name] = shown + 1
         print(f"Hint {shown + 1}/{len(steps)} for {name!r}: {steps[shown]}")
 
-    def audit(self) -> AuditLog:
-        """The server's record of every authentication and authorization decision."""
-        return self.store.audit_rows()
+    def audit(self, decision: str | None = None) -> AuditLog:
+        """The server's record of every authentication and authorization decision.
+
+        ``decision="deny"`` (or ``"allow"``, ``"error"``) keeps only those events.
+        """
+        rows = self.store.audit_rows()
+        return rows if decision is None else AuditLog(r for r in rows if r["decision"] == decision)
 
     @contextlib.contextmanager
     def outage(self, dependency: str = "identity") -> Iterator[None]:

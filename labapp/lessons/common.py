@@ -31,10 +31,8 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
-def identify(state: LabState, request: Request) -> dict[str, Any] | None:
-    """Who sent this request, by bearer token; raises DependencyDown during an outage."""
-    state.require_up(IDENTITY)
-    token = bearer_token(request)
+def lookup_token(state: LabState, token: str | None) -> dict[str, Any] | None:
+    """The user a bearer token belongs to, straight from the store (no outage applies)."""
     if token is None:
         return None
     return state.store.one(
@@ -44,13 +42,38 @@ def identify(state: LabState, request: Request) -> dict[str, Any] | None:
     )
 
 
+def identify(state: LabState, request: Request) -> dict[str, Any] | None:
+    """Ask the identity service who holds this request's bearer token.
+
+    None when no token (or an unknown one) came. The service is asked only when there is a
+    token to ask about, so it raises ``DependencyDown`` during an outage only then.
+    """
+    token = bearer_token(request)
+    if token is None:
+        return None
+    state.require_up(IDENTITY)
+    return lookup_token(state, token)
+
+
+def challenge(realm: str, *, invalid_token: bool = False) -> dict[str, str]:
+    """The WWW-Authenticate header of a 401 (RFC 6750 §3 and §3.1).
+
+    No credentials: the scheme and realm only. A token that was checked and is not valid:
+    ``error="invalid_token"`` too, so the client knows to get a new one.
+    """
+    value = f'Bearer realm="{realm}"'
+    if invalid_token:
+        value += ', error="invalid_token"'
+    return {"WWW-Authenticate": value}
+
+
 @dataclass
 class RequestInfo:
     """What an ``authorize`` hook sees of a request.
 
     ``identify()`` returns the caller's user (a dict with ``username`` and ``role``) or
-    None when no valid credentials came; it raises ``DependencyDown`` while the identity
-    service is down.
+    None when no valid credentials came; it raises ``DependencyDown`` when it must ask
+    the identity service about a token and the service is down.
     """
 
     method: str

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from labapp.errors import DependencyDown
 from labapp.grading import Row
-from labapp.lessons.common import identify, issue_session_tokens
+from labapp.lessons.common import bearer_token, challenge, identify, issue_session_tokens
 from labapp.spec import LabState, Lesson, Quiz
 
 ASSETS = ("catalogue", "orders", "accounts", "operations")
@@ -82,14 +82,14 @@ def create_app(state: LabState) -> FastAPI:
             return user
         if user is None:
             store.audit(actor, action, request.url.path, "deny", "no valid credentials")
+            invalid = bearer_token(request) is not None
             raise HTTPException(
-                401, "authentication required", headers={"WWW-Authenticate": "Bearer"}
+                401, "authentication required", headers=challenge("bookshop", invalid_token=invalid)
             )
         allowed = {"customer": {"customer", "admin"}, "admin": {"admin"}, "service": {"service"}}
         if user["role"] not in allowed[audience]:
-            store.audit(
-                actor, action, request.url.path, "deny", f"role {user['role']} < {audience}"
-            )
+            reason = f"role {user['role']} may not reach a route for {audience}"
+            store.audit(actor, action, request.url.path, "deny", reason)
             raise HTTPException(403, "not allowed")
         store.audit(actor, action, request.url.path, "allow", f"role {user['role']}")
         return user

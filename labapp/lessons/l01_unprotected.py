@@ -18,13 +18,17 @@ from labapp.guard import HookFailed, HookTimeout
 from labapp.lessons.common import (
     IDENTITY,
     RequestInfo,
+    bearer_token,
+    challenge,
     identify,
     issue_session_tokens,
+    lookup_token,
     request_info,
 )
 from labapp.lessons.l01_battery import ATTACKS, CHECKS
 from labapp.spec import Hook, LabState, Lesson
 
+REALM = "orders"
 PRODUCTS = [
     {"id": 1, "name": "Mechanical keyboard", "price_cents": 8900},
     {"id": 2, "name": "USB-C cable", "price_cents": 1200},
@@ -37,12 +41,17 @@ ORDERS = [  # (id, owner, product_id, quantity, shipping_address)
 ]
 
 
+def spoofed_internal(headers: Any) -> bool:
+    """The shop's idea of an internal call: headers its gateway adds (and any client can)."""
+    return headers.get("x-internal", "").lower() == "true" or headers.get(
+        "x-forwarded-for", ""
+    ).startswith("127.")
+
+
 def weak_authorize(req: RequestInfo) -> bool:
     """WEAK on purpose: invites the trusted-header, fail-open and open-by-default attacks."""
-    # "Our gateway adds X-Internal for calls from inside": but any client can send it.
-    if req.headers.get("x-internal", "").lower() == "true":
-        return True
-    if req.headers.get("x-forwarded-for", "").startswith("127."):
+    # "Our gateway marks calls from inside the network": but any client can send the mark.
+    if spoofed_internal(req.headers):
         return True
     try:
         user = req.identify()
@@ -87,28 +96,33 @@ def create_app(state: LabState) -> FastAPI:
         except (HookFailed, HookTimeout) as exc:
             store.audit("?", action, info.path, "error", str(exc))
             raise
-        try:
-            user = info.identify()
-        except DependencyDown:
-            user = None
-        actor = user["username"] if user else "anonymous"
-        who = f"role {user['role']}" if user else "no identity"
-        if IDENTITY in state.outages:
+        token = bearer_token(request)
+        user = caller(request)
+        who = f"role {user['role']}" if user else ("a token" if token else "no credentials")
+        if token and IDENTITY in state.outages:
             who += ", identity service down"
         decision, verdict = ("allow", "allowed") if allowed else ("deny", "denied")
+        actor = user["username"] if user else "anonymous"
         store.audit(actor, action, info.path, decision, f"authorize() {verdict} ({who})")
-        if not allowed:
-            if user is None:  # no identity established: 401 (RFC 9110 §15.5.2)
-                raise HTTPException(
-                    401, "authentication required", headers={"WWW-Authenticate": "Bearer"}
-                )
-            raise HTTPException(403, "not allowed")
+        if allowed:
+            return
+        if user is None:  # no identity established: 401 (RFC 9110 §15.5.2)
+            checked = token is not None and IDENTITY not in state.outages
+            raise HTTPException(
+                401, "authentication required", headers=challenge(REALM, invalid_token=checked)
+            )
+        raise HTTPException(403, "not allowed")  # known, and not allowed: 403 (§15.5.4)
 
     def caller(request: Request) -> dict[str, Any] | None:
+        """The identity the handlers act on; unknown while the identity service is down."""
         try:
             return identify(state, request)
         except DependencyDown:
             return None
+
+    def really(request: Request) -> dict[str, Any] | None:
+        """Who actually holds the token, outage or not: flags go only to real exploits."""
+        return lookup_token(state, bearer_token(request))
 
     app = FastAPI(title="Lesson 01 orders API", dependencies=[Depends(gate)])
 
@@ -136,8 +150,10 @@ def create_app(state: LabState) -> FastAPI:
         user = caller(request)
         if user is None:  # "the frontend always sends a token", so this never happens...
             rows = store.query("SELECT * FROM orders ORDER BY id")
-            owners = {row["owner"] for row in rows}
-            return {"orders": rows, "flag": state.flag("read-all-orders") if owners else None}
+            result: dict[str, Any] = {"orders": rows}
+            if really(request) is None:
+                result["flag"] = state.flag("read-all-orders")
+            return result
         rows = store.query("SELECT * FROM orders WHERE owner = ? ORDER BY id", (user["username"],))
         return {"orders": rows}
 
@@ -166,24 +182,37 @@ def create_app(state: LabState) -> FastAPI:
         description="Internal: only our frontend's service account calls this.",
     )
     def export(request: Request) -> dict[str, Any]:
-        user = caller(request)
         rows = store.query(
             "SELECT u.username, u.display_name, o.id AS order_id, o.shipping_address "
             "FROM users u JOIN orders o ON o.owner = u.username ORDER BY o.id"
         )
         result: dict[str, Any] = {"customers": rows}
-        if user is None or user["role"] not in ("admin", "service"):
+        if (really(request) or {}).get("role") not in ("admin", "service"):
             result["flag"] = state.flag("internal-export")
         return result
 
     @app.get("/admin/users", summary="Admin: every account")
     def admin_users(request: Request) -> dict[str, Any]:
         result: dict[str, Any] = {"users": store.query("SELECT * FROM users ORDER BY id")}
-        if IDENTITY in state.outages:
-            result["flag"] = state.flag("fail-open")
-        elif (caller(request) or {}).get("role") != "admin":
+        if (really(request) or {}).get("role") == "admin":
+            return result
+        if spoofed_internal(request.headers):
             result["flag"] = state.flag("trusted-header")
+        elif IDENTITY in state.outages:
+            result["flag"] = state.flag("fail-open")
         return result
+
+    @app.get(
+        "/orders/{order_id}/invoice",
+        summary="Invoice of one of your orders",
+        include_in_schema=False,  # shipped last sprint; nobody updated the API document
+    )
+    def invoice(order_id: int, request: Request) -> dict[str, Any]:
+        user = caller(request)
+        row = store.one("SELECT * FROM orders WHERE id = ?", (order_id,))
+        if row is None or (user is not None and row["owner"] != user["username"]):
+            raise HTTPException(404, "no such order")
+        return {"order_id": order_id, "billed_to": row["owner"], "address": row["shipping_address"]}
 
     @app.delete("/admin/orders/{order_id}", summary="Admin: cancel an order")
     def cancel(order_id: int) -> dict[str, Any]:

@@ -55,10 +55,23 @@ def test_a_spoofed_internal_header_reaches_the_admin_route(lab01: Lab, header) -
 
 
 def test_the_gate_fails_open_during_an_identity_outage(lab01: Lab) -> None:
-    """While identity is down, the weak gate lets anonymous callers into admin routes."""
+    """While identity is down, the weak gate lets any made-up token into admin routes."""
     with lab01.outage("identity"):
-        body = lab01.client.get("/admin/users").json()
+        assert lab01.client.get("/admin/users").status_code == 401  # no token: nothing to ask
+        made_up = {"Authorization": "Bearer whatever"}
+        body = lab01.client.get("/admin/users", headers=made_up).json()
     lab01.check_flag("fail-open", body["flag"])
+
+
+def test_real_credentials_during_an_outage_earn_no_flag(lab01: Lab) -> None:
+    """Flags follow who really holds the token, so an outage hands none to real users."""
+    tokens = {user["username"]: user["token"] for user in lab01.users}
+    with lab01.outage("identity"):
+        for username, url in [("carol", "/admin/users"), ("svc-frontend", "/internal/export")]:
+            headers = {"Authorization": f"Bearer {tokens[username]}"}
+            assert "flag" not in lab01.client.get(url, headers=headers).json()
+        alice = {"Authorization": f"Bearer {tokens['alice']}"}
+        assert "flag" not in lab01.client.get("/orders", headers=alice).json()
 
 
 def test_legitimate_callers_get_no_flag(lab01: Lab) -> None:
@@ -88,9 +101,13 @@ def test_the_defended_gate_answers_401_with_a_bearer_challenge_and_403_for_wrong
     lab01.defend(authorize=solution_authorize())
     anonymous = lab01.client.get("/orders")
     assert anonymous.status_code == 401
-    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="orders"'
+    made_up = lab01.client.get("/orders", headers={"Authorization": "Bearer nope"})
+    assert made_up.headers["www-authenticate"] == 'Bearer realm="orders", error="invalid_token"'
+
     alice = {"Authorization": f"Bearer {lab01.users[0]['token']}"}
     assert lab01.client.get("/admin/users", headers=alice).status_code == 403
+    assert lab01.client.get("/orders/1/invoice").status_code == 401  # not in the API document
     for broken in (b"Bearer", b"Basic YWxpY2U6eA==", "Bearer é".encode(), b"x" * 5000):
         assert lab01.client.get("/orders", headers={"Authorization": broken}).status_code == 401
 
@@ -115,24 +132,20 @@ def test_every_decision_is_audited_without_the_token(lab01: Lab) -> None:
 PUBLIC = {("GET", "/health"), ("GET", "/products"), ("GET", "/products/{product_id}")}
 
 
-def still_trusts_internal_header(req):
-    if req.headers.get("x-internal") == "true":  # "the gateway sets it"
-        return True
-    return solution_authorize()(req)
+def _solution_with(*, before=None, on_outage=None):
+    """The solution gate with one plausible mistake added in front or in its except clause."""
+    right = solution_authorize()
 
+    def authorize(req):
+        if before is not None and before(req):
+            return True
+        try:
+            req.identify()
+        except DependencyDown:
+            return bool(on_outage and on_outage(req))
+        return right(req)
 
-def fails_open_on_outage(req):
-    if (req.method, req.route) in PUBLIC:
-        return True
-    try:
-        user = req.identify()
-    except DependencyDown:
-        return True
-    if user is None:
-        return False
-    if req.route.startswith("/admin/"):
-        return user["role"] == "admin"
-    return True
+    return authorize
 
 
 def blocklist_instead_of_allowlist(req):
@@ -167,30 +180,105 @@ def denies_everything(req):
 
 
 def public_by_path_prefix(req):
-    """Allowlists '/products' by prefix of the raw path, and forgets the outage."""
+    """Allowlists by raw path prefix, and forgets the outage."""
     if req.path.startswith(("/products", "/health")):
         return True
     user = req.identify()
     return user is not None and (not req.route.startswith("/admin/") or user["role"] == "admin")
 
 
+def denylist_of_todays_routes(req):
+    """Lists every route it knows as protected; a route it never heard of is open."""
+    known = {
+        ("GET", "/me"),
+        ("GET", "/orders"),
+        ("POST", "/orders"),
+        ("GET", "/orders/{order_id}"),
+        ("GET", "/internal/export"),
+        ("GET", "/admin/users"),
+        ("DELETE", "/admin/orders/{order_id}"),
+    }
+    if (req.method, req.route) not in known:
+        return True
+    return solution_authorize()(req)
+
+
+def service_accounts_trusted(req):
+    try:
+        user = req.identify()
+    except DependencyDown:
+        return False
+    if user is not None and user["role"] == "service":
+        return True  # "it is our own frontend"
+    return solution_authorize()(req)
+
+
 WRONG_DEFENSES = {
-    still_trusts_internal_header: "trusted-header",
-    fails_open_on_outage: "fail-open",
-    blocklist_instead_of_allowlist: "read-all-orders",
-    identity_without_roles: "customer-admin",
-    crashes_on_anonymous: "read-all-orders",
-    denies_everything: "customer-orders",
-    public_by_path_prefix: "fail-open",
+    "still trusts X-Internal": (
+        _solution_with(before=lambda r: r.headers.get("x-internal") == "true"),
+        "trusted-header",
+    ),
+    "trusts X-Internal only on /internal": (
+        _solution_with(
+            before=lambda r: (
+                r.route.startswith("/internal/") and r.headers.get("x-internal") == "true"
+            )
+        ),
+        "trusted-header",
+    ),
+    "trusts loopback X-Forwarded-For outside /admin": (
+        _solution_with(
+            before=lambda r: (
+                r.headers.get("x-forwarded-for", "").startswith("127.")
+                and not r.route.startswith("/admin")
+            )
+        ),
+        "trusted-header",
+    ),
+    "trusts private-network X-Forwarded-For": (
+        _solution_with(
+            before=lambda r: r.headers.get("x-forwarded-for", "").startswith(("10.", "192.168."))
+        ),
+        "trusted-header",
+    ),
+    "trusts an X-User-Role header": (
+        _solution_with(before=lambda r: r.headers.get("x-user-role") == "admin"),
+        "trusted-header",
+    ),
+    "guest checkout": (
+        _solution_with(before=lambda r: (r.method, r.route) == ("POST", "/orders")),
+        "no-identity-sweep",
+    ),
+    "fails open on outage": (_solution_with(on_outage=lambda r: True), "fail-open"),
+    "fails open for anyone who sent a token": (
+        _solution_with(
+            on_outage=lambda r: (
+                "authorization" in r.headers and not r.route.startswith(("/admin", "/internal"))
+            )
+        ),
+        "fail-open",
+    ),
+    "fails open on harmless reads": (
+        _solution_with(on_outage=lambda r: r.route in ("/me", "/orders/{order_id}")),
+        "fail-open",
+    ),
+    "blocklist instead of allowlist": (blocklist_instead_of_allowlist, "read-all-orders"),
+    "denylist of today's routes": (denylist_of_todays_routes, "no-identity-sweep"),
+    "identity without roles": (identity_without_roles, "wrong-role"),
+    "service accounts trusted everywhere": (service_accounts_trusted, "wrong-role"),
+    "crashes on anonymous": (crashes_on_anonymous, "read-all-orders"),
+    "denies everything": (denies_everything, "customer-works"),
+    "public by path prefix, no outage handling": (public_by_path_prefix, "fail-open"),
 }
 
 
-@pytest.mark.parametrize("wrong", list(WRONG_DEFENSES), ids=lambda f: f.__name__)
-def test_the_grader_catches_a_plausible_wrong_defense(lab01: Lab, wrong) -> None:
+@pytest.mark.parametrize("mistake", list(WRONG_DEFENSES))
+def test_the_grader_catches_a_plausible_wrong_defense(lab01: Lab, mistake: str) -> None:
     """Each mistake fails the grader, on the row that names the mistake."""
+    wrong, row = WRONG_DEFENSES[mistake]
     lab01.defend(authorize=wrong)
     with pytest.raises(DefenseBreached) as caught:
         lab01.grade()
-    failed = {row.id for row in caught.value.report.failures}
-    assert WRONG_DEFENSES[wrong] in failed
-    assert WRONG_DEFENSES[wrong] in str(caught.value)
+    failed = {failure.id for failure in caught.value.report.failures}
+    assert row in failed
+    assert row in str(caught.value)
