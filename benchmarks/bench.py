@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import json
 import os
 import platform
@@ -71,25 +72,38 @@ def bench_start(iterations: int = 50) -> list[Row]:
     ]
 
 
+def _deny_all(*args: Any) -> bool:
+    """A defense that blocks every attempt, so every sweep runs to its end (worst case)."""
+    return False
+
+
 def bench_grader(runs: int = 5) -> list[Row]:
+    """grade() against the weak defaults, and against a deny-all defense (full sweeps)."""
     rows: list[Row] = []
     for lesson in all_lessons():
-        name = f"grade() {lesson.id}, median"
         if not (lesson.attacks or lesson.checks):
-            rows.append(row(name, None, "s", 3, note="n/a: no attacks/checks"))
+            rows.append(row(f"grade() {lesson.id}", None, "s", 3, note="n/a: a quiz only"))
             continue
-        times: list[float] = []
+        variants = {"weak defaults": {}}
+        variants["full sweep"] = {hook.name: _deny_all for hook in lesson.hooks}
         lab = start_lab(lesson.id)
         try:
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                # The weak defaults are meant to fall; the battery still runs fully.
-                with contextlib.suppress(DefenseBreached):
-                    lab.grade()
-                times.append(time.perf_counter() - t0)
+            for label, hooks in variants.items():
+                lab.undefend()
+                if hooks:
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        lab.defend(**hooks)
+                times: list[float] = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    # Both are meant to fail; the battery still runs fully.
+                    with contextlib.suppress(DefenseBreached):
+                        lab.grade()
+                    times.append(time.perf_counter() - t0)
+                name = f"grade() {lesson.id}, {label}"
+                rows.append(row(name, statistics.median(times), "s", 3, runs=times))
         finally:
             lab.stop()
-        rows.append(row(name, statistics.median(times), "s", 3, runs=times))
     return rows
 
 
