@@ -32,6 +32,10 @@ class UnknownExercise(LabError, LookupError):
     """Raised for a flag, hint or quiz name the lesson does not have; lists the valid ones."""
 
 
+class UnknownDependency(LabError, LookupError):
+    """Raised by ``Lab.outage`` for a service the lab does not depend on; lists the valid ones."""
+
+
 class NotLoopback(LabError, ValueError):
     """Raised when a lab is asked to listen anywhere but 127.0.0.1: labs are deliberately weak."""
 

@@ -19,6 +19,7 @@ from labapp.errors import (
     DefenseBreached,
     LabStopped,
     NotLoopback,
+    UnknownDependency,
     UnknownExercise,
     UnknownHook,
     WrongAnswer,
@@ -236,6 +237,12 @@ class Lab:
     @contextlib.contextmanager
     def outage(self, dependency: str = "identity") -> Iterator[None]:
         """Simulate a dependency of the server (the identity service...) being down."""
+        __tracebackhide__ = True
+        if dependency not in self.lesson.dependencies:
+            valid = ", ".join(repr(d) for d in self.lesson.dependencies) or "(none)"
+            raise UnknownDependency(
+                f"this lab has no {dependency!r} service to take down; it depends on: {valid}"
+            )
         self.state.outages.add(dependency)
         try:
             yield

@@ -58,6 +58,7 @@ class Lesson:
     checks: tuple[Check, ...] = ()
     quizzes: tuple[Quiz, ...] = ()
     hints: dict[str, tuple[str, ...]] = field(default_factory=dict)  # e.g. for "defend"
+    dependencies: tuple[str, ...] = ()  # services ``lab.outage(name)`` can take down
     try_this: str = ""
 
     @property

@@ -9,6 +9,7 @@ from labapp import (
     Lab,
     LabError,
     LabStopped,
+    UnknownDependency,
     UnknownExercise,
     UnknownHook,
     UnknownLesson,
@@ -121,3 +122,9 @@ def test_outage_ends_when_the_block_ends(lab01: Lab) -> None:
         assert lab01.client.get("/health").json()["identity_service"] == "down"
         raise RuntimeError
     assert lab01.client.get("/health").json()["identity_service"] == "up"
+
+
+def test_an_outage_of_an_unknown_service_is_refused(lab01: Lab) -> None:
+    """Only the services the lab depends on can be taken down; the error lists them."""
+    with pytest.raises(UnknownDependency, match="'identity'"), lab01.outage("database"):
+        pass

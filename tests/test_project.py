@@ -160,3 +160,15 @@ def test_make_bench_prints_the_figures_and_writes_json() -> None:
     for figure in ("lab start → first response", "lab.stop()", "grade()", "nbval", "RSS"):
         assert figure in result.stdout
     assert results.exists()
+
+
+def test_make_notebooks_changes_nothing_on_a_consistent_repository() -> None:
+    """`make notebooks` strips solutions/ and regenerates notebooks/: a no-op when in step."""
+    paths = sorted((ROOT / "solutions").glob("*.ipynb")) + sorted(
+        (ROOT / "notebooks").glob("*.ipynb")
+    )
+    before = {path: path.read_bytes() for path in paths}
+    result = subprocess.run(["make", "notebooks"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "wrote 0 notebook(s)" in result.stdout and "stripped 0 notebook(s)" in result.stdout
+    assert {path: path.read_bytes() for path in paths} == before

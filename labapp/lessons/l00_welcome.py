@@ -15,7 +15,13 @@ from pydantic import BaseModel
 
 from labapp.errors import DependencyDown
 from labapp.grading import Row
-from labapp.lessons.common import bearer_token, challenge, identify, issue_session_tokens
+from labapp.lessons.common import (
+    IDENTITY,
+    bearer_token,
+    challenge,
+    identify,
+    issue_session_tokens,
+)
 from labapp.spec import LabState, Lesson, Quiz
 
 ASSETS = ("catalogue", "orders", "accounts", "operations")
@@ -233,6 +239,7 @@ LESSON = Lesson(
     minutes=30,
     create_app=create_app,
     seed=seed,
+    dependencies=(IDENTITY,),
     quizzes=(
         Quiz(
             "classify",

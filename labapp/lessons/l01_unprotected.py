@@ -229,6 +229,7 @@ LESSON = Lesson(
     minutes=45,
     create_app=create_app,
     seed=seed,
+    dependencies=(IDENTITY,),
     hooks=(AUTHORIZE,),
     attacks=ATTACKS,
     checks=CHECKS,
