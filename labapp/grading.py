@@ -157,20 +157,23 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
     """Run one attack or check against the lab and judge it."""
     is_attack = isinstance(item, Attack)
     incidents_before = len(lab.guard.incidents)
-    transport_error = False
+    transport_error = broken = False
     with grader_client(lab.url, **lab.client_options()) as http:
         try:
             observed = item.run(lab, http)
         except httpx.TransportError as exc:
             transport_error = True
             observed = Observed(False, None, f"transport error {type(exc).__name__}: {exc}")
+        except Exception as exc:  # an answer the check could not read is never a pass
+            broken = True
+            observed = Observed(False, None, f"could not complete: {type(exc).__name__}: {exc}")
         statuses = list(http.statuses)  # type: ignore[attr-defined]
     server_errors = [s for s in statuses if s >= 500]
     incidents = lab.guard.incidents[incidents_before:]
     if isinstance(item, Attack):
         # A dropped connection is a rejection only where the lesson says so (TLS).
         passed = not observed.succeeded and not server_errors
-        passed = passed and (not transport_error or item.transport_error_blocks)
+        passed = passed and not broken and (not transport_error or item.transport_error_blocks)
         expected = "blocked (4xx)"
         hint = item.fix or (item.hints[0] if item.hints else "")
     else:

@@ -18,7 +18,6 @@ from labapp.errors import (
     BadHook,
     DefenseBreached,
     LabStopped,
-    NotLoopback,
     UnknownDependency,
     UnknownExercise,
     UnknownHook,
@@ -29,7 +28,7 @@ from labapp.grading import Report, run_battery
 from labapp.guard import Guard, HookFailed, HookTimeout, check_signature
 from labapp.http import lab_client
 from labapp.lessons import get_lesson
-from labapp.server import LOOPBACK, LabServer
+from labapp.server import LOOPBACK, LabServer, require_loopback
 from labapp.spec import LabState, Lesson
 from labapp.store import AuditLog, Store
 
@@ -44,11 +43,7 @@ def start_lab(lesson_id: str, *, host: str = LOOPBACK) -> Lab:
     """
     __tracebackhide__ = True
     lesson = get_lesson(lesson_id)
-    if host != LOOPBACK:
-        raise NotLoopback(
-            f"labs listen on {LOOPBACK} only, not {host!r}: they are weak on purpose "
-            "and must never be reachable from another machine"
-        )
+    require_loopback(host)  # before the old lab is stopped
     with _registry_lock:
         old = _running.pop(lesson.id, None)
     if old is not None:
@@ -235,9 +230,14 @@ class Lab:
         return rows if decision is None else AuditLog(r for r in rows if r["decision"] == decision)
 
     @contextlib.contextmanager
-    def outage(self, dependency: str = "identity") -> Iterator[None]:
-        """Simulate a dependency of the server (the identity service...) being down."""
+    def outage(self, dependency: str | None = None) -> Iterator[None]:
+        """Simulate a dependency of the server (the identity service...) being down.
+
+        Without a name, the lab's only dependency (most labs have one).
+        """
         __tracebackhide__ = True
+        if dependency is None and len(self.lesson.dependencies) == 1:
+            dependency = self.lesson.dependencies[0]
         if dependency not in self.lesson.dependencies:
             valid = ", ".join(repr(d) for d in self.lesson.dependencies) or "(none)"
             raise UnknownDependency(

@@ -76,15 +76,20 @@ class _Server(uvicorn.Server):
                 self._loop.call_soon_threadsafe(self._wake.set)
 
 
+def require_loopback(host: str) -> None:
+    """Refuse any address but 127.0.0.1: labs are weak on purpose."""
+    if host != LOOPBACK:
+        raise NotLoopback(
+            f"lab servers listen on {LOOPBACK} only, not {host!r}: they are weak on "
+            "purpose and must never be reachable from another machine"
+        )
+
+
 class LabServer:
     """Serve an ASGI app on 127.0.0.1 at a free port until :meth:`stop` is called."""
 
     def __init__(self, app: Any, *, host: str = LOOPBACK, log_lines: int = 500) -> None:
-        if host != LOOPBACK:
-            raise NotLoopback(
-                f"lab servers listen on {LOOPBACK} only, not {host!r}: they are weak on "
-                "purpose and must never be reachable from another machine"
-            )
+        require_loopback(host)
         self.app = app
         self.log: collections.deque[str] = collections.deque(maxlen=log_lines)
         self.port: int | None = None

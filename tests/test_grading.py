@@ -73,3 +73,15 @@ def test_the_report_renders_as_text_and_as_escaped_html() -> None:
     assert "Server log" in html
     assert "✗ [attack] a<b>" in report.breach_message()
     assert not report.passed and [row.id for row in report.failures] == ["a<b>"]
+
+
+def test_a_check_that_cannot_read_the_answer_fails_its_row_only(lab01: Lab) -> None:
+    """An unexpected answer (not JSON, say) fails that row instead of crashing the grader."""
+
+    def run(lab: Lab, http: httpx.Client) -> Observed:
+        http.get("/health").json()["no-such-key"]
+        return Observed(False, 401)
+
+    row = run_item(lab01, _attack(run))
+    assert not row.passed and "could not complete: KeyError" in row.observed
+    assert not run_item(lab01, Check("legit", "a real user", run)).passed
