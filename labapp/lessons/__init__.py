@@ -1,23 +1,47 @@
-"""The lessons, one module per notebook, found by id.
+"""The lessons, one module per notebook, found by number.
 
-Module names start with a letter (``l01_...``) because Python cannot import ``01_...``.
+A lesson lives in ``lNN_name.py`` (Python cannot import ``NN_name``) and defines ``LESSON``;
+a lesson's helper modules share its ``lNN_`` prefix (``l01_battery.py``). Adding a lesson
+is adding its module: nothing here lists them.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
+import re
 
 from labapp.errors import UnknownLesson
 from labapp.spec import Lesson
 
-_MODULES = {
-    "00-welcome": "l00_welcome",
-    "01-unprotected": "l01_unprotected",
-}
+_LESSON_MODULE = re.compile(r"l(\d\d)_\w+")
+
+
+@functools.cache
+def _modules_by_number() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        match = _LESSON_MODULE.fullmatch(module)
+        if match:
+            found.setdefault(match[1], []).append(module)
+    return found
+
+
+def _load(number: str) -> Lesson:
+    for module in _modules_by_number()[number]:
+        lesson = getattr(importlib.import_module(f"{__name__}.{module}"), "LESSON", None)
+        if isinstance(lesson, Lesson):
+            return lesson
+    raise LookupError(f"no module of lesson {number} defines LESSON")  # a course bug
+
+
+def all_lessons() -> list[Lesson]:
+    return [_load(number) for number in _modules_by_number()]
 
 
 def lesson_ids() -> list[str]:
-    return list(_MODULES)
+    return [lesson.id for lesson in all_lessons()]
 
 
 def get_lesson(lesson_id: str) -> Lesson:
@@ -25,14 +49,11 @@ def get_lesson(lesson_id: str) -> Lesson:
     if not isinstance(lesson_id, str):
         raise UnknownLesson(f"a lesson id is a string such as {lesson_ids()[0]!r}")
     wanted = lesson_id.strip().removesuffix(".ipynb")
-    for known, module in _MODULES.items():
-        number = known.split("-", 1)[0]
+    number = wanted[:2]
+    if number in _modules_by_number():
+        lesson = _load(number)
         # "01", "01-unprotected" and "01-unprotected-endpoints" all name lesson 01.
-        if wanted in (number, known) or wanted.startswith(known + "-"):
-            return importlib.import_module(f"labapp.lessons.{module}").LESSON
-    valid = ", ".join(repr(k) for k in _MODULES)
+        if wanted in (number, lesson.id) or wanted.startswith(lesson.id + "-"):
+            return lesson
+    valid = ", ".join(repr(known) for known in lesson_ids())
     raise UnknownLesson(f"there is no lesson {lesson_id!r}; the lessons are {valid}")
-
-
-def all_lessons() -> list[Lesson]:
-    return [get_lesson(lesson_id) for lesson_id in _MODULES]
