@@ -195,14 +195,14 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
 
 
 def _describe(observed: Observed, is_attack: bool) -> str:
-    status = f"HTTP {observed.status}" if observed.status is not None else "no response"
+    status = f" (HTTP {observed.status})" if observed.status is not None else ""
     if observed.status is not None and observed.status >= 500:
         verdict = "server error"
     elif is_attack:
         verdict = "got through" if observed.succeeded else "blocked"
     else:
         verdict = "worked" if observed.succeeded else "refused"
-    text = f"{verdict} ({status})"
+    text = f"{verdict}{status}"
     return f"{text}: {observed.detail}" if observed.detail else text
 
 
