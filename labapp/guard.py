@@ -53,7 +53,7 @@ class _Abandoned(BaseException):
 @dataclass(frozen=True)
 class HookIncident:
     hook: str
-    kind: str  # "raised" or "timed out"
+    kind: str  # "raised", "timed out" or "returned" (something unusable)
     summary: str
     where: str = ""
 
@@ -76,6 +76,12 @@ class Guard:
             yield
         finally:
             self.grading, self.hung = False, set()
+
+    def bad_result(self, hook: str, problem: str) -> HookFailed:
+        """A hook returned something the server cannot use: record it, return the error."""
+        error = TypeError(problem)
+        self.incidents.append(HookIncident(hook, "returned", problem))
+        return HookFailed(hook, error)
 
     async def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         if name in self.hung:

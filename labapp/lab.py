@@ -285,11 +285,14 @@ class Lab:
             if getattr(r, "include_in_schema", False)
         )
         route_items = "".join(f"<li><code>{e(m)} {e(p)}</code></li>" for m, p in routes)
+        columns = list(dict.fromkeys(key for user in self.users for key in user))
+        user_head = "".join(f"<th>{e(c)}</th>" for c in columns)
         user_rows = "".join(
-            "<tr>" + "".join(f"<td><code>{e(str(v))}</code></td>" for v in user.values()) + "</tr>"
+            "<tr>"
+            + "".join(f"<td><code>{e(str(user.get(c, '')))}</code></td>" for c in columns)
+            + "</tr>"
             for user in self.users
         )
-        user_head = "".join(f"<th>{e(k)}</th>" for k in (self.users[0] if self.users else {}))
         exercises = ", ".join(
             [f"flag <code>{e(n)}</code>" for n in self.lesson.flag_names]
             + [f"quiz <code>{e(q.id)}</code>" for q in self.lesson.quizzes]

@@ -14,14 +14,27 @@ from labapp.spec import LabState
 IDENTITY = "identity"
 
 
-def issue_session_tokens(state: LabState) -> None:
-    """Give every seeded user a bearer token, fresh per lab start, as if already logged in."""
+def issue_session_tokens(state: LabState, *, listed: bool = True) -> None:
+    """Give every seeded user a bearer token, fresh per lab start, as if already logged in.
+
+    ``listed=False`` keeps them out of ``lab.users`` (and the card): for labs where the
+    learner plays an outsider, not these people.
+    """
     state.store.executescript("CREATE TABLE sessions (token TEXT PRIMARY KEY, username TEXT);")
     for user in state.store.query("SELECT username, role, display_name FROM users ORDER BY id"):
         token = secrets.token_urlsafe(24)
         state.store.execute("INSERT INTO sessions VALUES (?, ?)", (token, user["username"]))
         state.store.add_secret(token)
-        state.users.append({**user, "token": token})
+        if listed:
+            state.users.append({**user, "token": token})
+
+
+def session_token(state: LabState, username: str) -> str:
+    """A seeded user's bearer token, listed or not (graders act as the lab's admin)."""
+    row = state.store.one("SELECT token FROM sessions WHERE username = ?", (username,))
+    if row is None:
+        raise LookupError(f"no session for {username!r}")
+    return row["token"]
 
 
 def bearer_token(request: Request) -> str | None:

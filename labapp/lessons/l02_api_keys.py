@@ -179,7 +179,13 @@ def seed(state: LabState) -> None:
         "INSERT INTO keys_backup VALUES (?, ?, ?)",
         [(p, key, scopes) for p, (key, scopes, in_backup) in legacy.items() if in_backup],
     )
-    issue_session_tokens(state)  # carol (admin) manages keys with her bearer token
+    # Only the victims' original keys earn flags, never a key minted later for them.
+    store.executescript("CREATE TABLE victim_keys (key_id TEXT PRIMARY KEY, flag TEXT);")
+    store.executemany(
+        "INSERT INTO victim_keys VALUES (?, ?)",
+        [(legacy[p][0], flag) for p, flag in VICTIM_FLAGS.items()],
+    )
+    issue_session_tokens(state, listed=False)  # carol (admin) mints keys; you are a partner
 
 
 VICTIM_FLAGS = {
@@ -188,6 +194,7 @@ VICTIM_FLAGS = {
     "umbrella": "guessable-key",
     "wayne-iot": "timing-leak",
 }
+RECORD_FIELDS = {"key_id", "partner", "stored", "scopes", "revoked"}
 
 
 def create_app(state: LabState) -> FastAPI:
@@ -211,13 +218,25 @@ def create_app(state: LabState) -> FastAPI:
         )
         try:
             presented = await state.call("extract_key", req)
+            if presented is not None and not isinstance(presented, str):
+                raise state.guard.bad_result("extract_key", "must return a string or None")
             record = await state.call("find_key", presented, keys) if presented else None
+            if record is not None and not (
+                isinstance(record, dict) and set(record) >= RECORD_FIELDS
+            ):
+                raise state.guard.bad_result(
+                    "find_key", f"must return a record from keys, or None; not {record!r:.40}"
+                )
             if record is None:
                 store.audit("unknown", action, req.path, "deny", "no valid API key")
                 raise HTTPException(401, "a valid API key is required in the X-API-Key header")
             route = request.scope["route"].path
-            if await state.call("allowed", record, request.method, route) is not True:
-                store.audit(record["partner"], action, req.path, "deny", "scope does not allow")
+            verdict = await state.call("allowed", record, request.method, route)
+            if verdict is not True:  # anything but True denies: fail closed
+                reason = "scope does not allow"
+                if verdict is not False:
+                    reason = f"allowed() returned {verdict!r:.20}, not True"
+                store.audit(record["partner"], action, req.path, "deny", reason)
                 raise HTTPException(403, "this key's scopes do not allow that")
         except (HookFailed, HookTimeout) as exc:
             store.audit("?", action, req.path, "error", str(exc))
@@ -227,7 +246,7 @@ def create_app(state: LabState) -> FastAPI:
             action,
             req.path,
             "allow",
-            f"key {record['key_id'][:12]}… scopes {' '.join(record['scopes'])}",
+            f"key id {record['key_id'][:8]}… scopes {' '.join(record['scopes'])}",
         )
         return record
 
@@ -239,8 +258,8 @@ def create_app(state: LabState) -> FastAPI:
     app = FastAPI(title="Lesson 02 partner API")
 
     def with_flag(record: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-        name = VICTIM_FLAGS.get(record["partner"])
-        return {**body, "flag": state.flag(name)} if name else body
+        victim = store.one("SELECT flag FROM victim_keys WHERE key_id = ?", (record["key_id"],))
+        return {**body, "flag": state.flag(victim["flag"])} if victim else body
 
     @app.get("/shipments", summary="Your shipments")
     def shipments(record: dict[str, Any] = Depends(partner)) -> dict[str, Any]:
@@ -284,10 +303,16 @@ def create_app(state: LabState) -> FastAPI:
     async def mint(new: NewKey) -> dict[str, Any]:
         key = await state.call("mint_key")
         if not isinstance(key, str) or not key:
-            raise HTTPException(500, "mint_key() must return a non-empty string")
+            raise state.guard.bad_result(
+                "mint_key", f"must return a non-empty str, not {key!r:.30}"
+            )
         record = await state.call("store_key", key)
-        if not isinstance(record, dict) or not {"key_id", "stored"} <= set(record):
-            raise HTTPException(500, "store_key() must return {'key_id': ..., 'stored': ...}")
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get("key_id"), str)
+            and isinstance(record.get("stored"), str)
+        ):
+            raise state.guard.bad_result("store_key", "must return {'key_id': str, 'stored': str}")
         store.add_secret(key)
         try:
             store.execute(

@@ -7,6 +7,8 @@ a defended server should accept.
 
 from __future__ import annotations
 
+import base64
+import random
 import re
 import statistics
 import time
@@ -16,36 +18,49 @@ from typing import Any
 import httpx
 
 from labapp.grading import Attack, Check, Observed
+from labapp.lessons.common import session_token
 
-KEY = re.compile(r"ak_[0-9a-f]{8}_[0-9a-f]{32}_(?P<crc>[0-9a-f]{8})")
+KEY = re.compile(r"ak_[0-9a-f]{8}_(?P<secret>[0-9a-f]{32})_(?P<crc>[0-9a-f]{8})")
 READ, WRITE = "shipments:read", "shipments:write"
 KEY_FORMAT = "ak_<8 hex id>_<32 hex secret>_<8 hex crc32>"
 TIMING_SAMPLES = 30
-TIMING_MARGIN_S = 0.002  # a constant-time compare differs by microseconds; the leak by 3 ms/char
+# A constant-time compare of digests differs by microseconds; the lab's leak is 3 ms per
+# matching character, ~90 ms across a 32-character secret. 10 ms sits far from both, and
+# well above the jitter of medians on a busy two-core machine.
+TIMING_MARGIN_S = 0.010
+
+
+def checksum(text: str) -> str:
+    return f"{zlib.crc32(text.encode()):08x}"
 
 
 def well_formed(key: object) -> bool:
     """The course's key format, checksum included (zlib.crc32 of all before the last '_')."""
     if not isinstance(key, str) or not (match := KEY.fullmatch(key)):
         return False
-    return match["crc"] == f"{zlib.crc32(key[:-9].encode()):08x}"
+    return match["crc"] == checksum(key[:-9])
+
+
+def forge(key: str, secret: str) -> str:
+    """The same key id with another secret, and a checksum that fits: only the secret lies."""
+    body = f"{key[:12]}{secret}"
+    return f"{body}_{checksum(body)}"
 
 
 def _admin(lab: Any) -> dict[str, str]:
-    carol = next(u for u in lab.users if u.get("username") == "carol")
-    return {"Authorization": f"Bearer {carol['token']}"}
+    return {"Authorization": f"Bearer {session_token(lab.state, 'carol')}"}
 
 
-def _mint(lab: Any, http: httpx.Client, scopes: list[str], partner: str = "acme") -> str | None:
+def _mint(
+    lab: Any, http: httpx.Client, scopes: list[str], partner: str = "acme"
+) -> tuple[str, str] | tuple[None, None]:
+    """A key minted by the learner's hooks through the admin route, and its key id."""
     response = http.post(
         "/admin/keys", headers=_admin(lab), json={"partner": partner, "scopes": scopes}
     )
-    return response.json()["key"] if response.status_code == 201 else None
-
-
-def _key_id(lab: Any, key: str) -> str | None:
-    row = lab.store.one("SELECT key_id FROM api_keys WHERE partner = 'acme' ORDER BY rowid DESC")
-    return row["key_id"] if row else None
+    if response.status_code != 201:
+        return None, None
+    return response.json()["key"], response.json()["key_id"]
 
 
 def _use(
@@ -55,74 +70,107 @@ def _use(
 
 
 def _stolen(lab: Any, http: httpx.Client, keys: list[str], where: str) -> Observed:
+    status = None
     for key in keys:
         response = _use(http, key)
+        status = response.status_code
         if response.is_success:
-            return Observed(True, response.status_code, f"a key from {where} still works")
-    return Observed(False, None if not keys else response.status_code)
+            return Observed(True, status, f"a key from {where} still works")
+    return Observed(False, status)
 
 
 def attack_key_in_url(lab: Any, http: httpx.Client) -> Observed:
-    # Harvest first: the probe below lands in the log too (a key sent in a URL is burnt
-    # even when the server refuses it), and it is not the log's fault that we sent it.
-    log = "\n".join(http.get("/ops/access-log").json())
-    harvested = re.findall(r"api_key=([^&\s\"]+)", log)
-    key = _mint(lab, http, [READ])
+    # Only the partners' logged traffic: the grader's own probes land in the log too.
+    log = [line for line in http.get("/ops/access-log").json() if not line.startswith("127.")]
+    harvested = re.findall(r"api_key=([^&\s\"]+)", "\n".join(log))
+    key, key_id = _mint(lab, http, [READ])
     if key:
         response = http.get("/shipments", params={"api_key": key})
+        http.post(f"/admin/keys/{key_id}/revoke", headers=_admin(lab))  # it is in a log now
         if response.is_success:
             return Observed(True, response.status_code, "a fresh key was accepted in ?api_key=")
     return _stolen(lab, http, harvested, "the access log")
 
 
+def _disguises(key: str) -> list[str]:
+    """The key, its secret, and encodings that are still plaintext in all but name."""
+    secret = KEY.fullmatch(key)["secret"] if well_formed(key) else key  # type: ignore[index]
+    return [key, secret, base64.b64encode(key.encode()).decode(), key.encode().hex()]
+
+
 def attack_plaintext(lab: Any, http: httpx.Client) -> Observed:
-    key = _mint(lab, http, [READ])
-    if key and any(key in str(row.values()) for row in lab.store.query("SELECT * FROM api_keys")):
-        return Observed(True, 201, "a freshly minted key is stored as-is in the keys table")
+    key, _ = _mint(lab, http, [READ])
+    if key:
+        table = str(lab.store.query("SELECT * FROM api_keys"))
+        for shown in _disguises(key):
+            if shown in table:
+                return Observed(True, 201, "a freshly minted key's secret is at rest as-is")
     backup = [row["key"] for row in http.get("/backup/keys.json").json()]
     return _stolen(lab, http, backup, "the leaked backup")
+
+
+def _drawn_from_random(lab: Any) -> bool:
+    """Seed `random` twice: a mint built on it repeats itself; one built on `secrets` cannot."""
+    mint = lab.state.hooks["mint_key"]
+    saved = random.getstate()
+    try:
+        random.seed(20240601)
+        first = mint()
+        random.seed(20240601)
+        return first == mint()
+    except Exception:  # the mint failed outside the server: other rows will say why
+        return False
+    finally:
+        random.setstate(saved)
 
 
 def attack_guessable(lab: Any, http: httpx.Client) -> Observed:
     minted: list[str] = []
     for _ in range(100):  # stop at the first bad one: a weak store slows with every key
-        key = _mint(lab, http, [READ])
+        key, _ = _mint(lab, http, [READ])
         if not well_formed(key):
             shown = repr(key[:24]) if isinstance(key, str) else "no key"
             return Observed(True, 201, f"minted {shown}, not of the form {KEY_FORMAT}")
         minted.append(key)  # type: ignore[arg-type]
     if len(set(minted)) < len(minted):
         return Observed(True, 201, "two of 100 minted keys are the same")
+    if _drawn_from_random(lab):
+        return Observed(True, 201, "mint_key draws from `random`: seeded twice, same key")
     own = int(next(u for u in lab.users if "api_key" in u)["api_key"].removeprefix("pk_"))
     return _stolen(lab, http, [f"pk_{n}" for n in range(own - 5, own + 6)], "a sequential guess")
-
-
-def _median_time(http: httpx.Client, key: str) -> float:
-    samples = []
-    for _ in range(TIMING_SAMPLES):
-        start = time.perf_counter()
-        _use(http, key)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def attack_timing(lab: Any, http: httpx.Client) -> Observed:
     device = lab.store.one("SELECT key_id FROM api_keys WHERE partner = 'wayne-iot'")
     if device and _use(http, device["key_id"]).is_success:
         return Observed(True, 200, "the device's short legacy key still works")
-    key = _mint(lab, http, [READ])
-    if not key:
-        return Observed(False, None, "no key could be minted to time")
-    wrong = {"first char": "x" + key[1:], "last char": key[:-1] + ("0" if key[-1] != "0" else "1")}
-    # Interleave nothing fancy: medians of 30 each are robust to loopback jitter.
-    medians = {name: _median_time(http, candidate) for name, candidate in wrong.items()}
-    gap = medians["last char"] - medians["first char"]
-    detail = f"wrong last char is {gap * 1000:+.1f} ms slower than wrong first char (median of 30)"
-    return Observed(abs(gap) > TIMING_MARGIN_S, None, detail)
+    key, _ = _mint(lab, http, [READ])
+    if not well_formed(key):
+        return Observed(False, None, "no well-formed key to time (see guessable-key)")
+    secret = KEY.fullmatch(key)["secret"]  # type: ignore[index, union-attr]
+    flip = {c: "0" if c != "0" else "1" for c in secret}
+    probes = {  # both well-formed, right key id, right checksum: only the secret is wrong
+        "first": forge(key, flip[secret[0]] + secret[1:]),  # type: ignore[arg-type]
+        "last": forge(key, secret[:-1] + flip[secret[-1]]),  # type: ignore[arg-type]
+    }
+    samples: dict[str, list[float]] = {"first": [], "last": []}
+    for _ in range(TIMING_SAMPLES):  # interleaved, so a burst of load hits both sides
+        for side, probe in probes.items():
+            start = time.perf_counter()
+            response = _use(http, probe)
+            samples[side].append(time.perf_counter() - start)
+            if response.is_success:
+                return Observed(True, response.status_code, "a forged secret was accepted")
+    gap = statistics.median(samples["last"]) - statistics.median(samples["first"])
+    detail = (
+        f"a secret wrong in its last character took {gap * 1000:+.1f} ms longer than one "
+        f"wrong in its first (medians of {TIMING_SAMPLES})"
+    )
+    return Observed(gap > TIMING_MARGIN_S, response.status_code, detail)
 
 
 def attack_over_broad(lab: Any, http: httpx.Client) -> Observed:
-    key = _mint(lab, http, [READ])
+    key, _ = _mint(lab, http, [READ])
     if not key:
         return Observed(False, None, "no key could be minted")
     for method, url, body in (
@@ -136,9 +184,8 @@ def attack_over_broad(lab: Any, http: httpx.Client) -> Observed:
 
 
 def attack_revoked(lab: Any, http: httpx.Client) -> Observed:
-    key = _mint(lab, http, [READ])
-    key_id = _key_id(lab, key) if key else None
-    if not key or not key_id:
+    key, key_id = _mint(lab, http, [READ])
+    if not key:
         return Observed(False, None, "no key could be minted")
     http.post(f"/admin/keys/{key_id}/revoke", headers=_admin(lab))
     response = _use(http, key)
@@ -146,7 +193,7 @@ def attack_revoked(lab: Any, http: httpx.Client) -> Observed:
 
 
 def check_reads(lab: Any, http: httpx.Client) -> Observed:
-    key = _mint(lab, http, [READ])
+    key, _ = _mint(lab, http, [READ])
     if not key:
         return Observed(False, None, "minting a key failed")
     response = _use(http, key)
@@ -154,7 +201,7 @@ def check_reads(lab: Any, http: httpx.Client) -> Observed:
 
 
 def check_writes(lab: Any, http: httpx.Client) -> Observed:
-    key = _mint(lab, http, [READ, WRITE])
+    key, _ = _mint(lab, http, [READ, WRITE])
     if not key:
         return Observed(False, None, "minting a key failed")
     booked = _use(http, key, "POST", "/shipments", json={"destination": "Quito"})
@@ -165,10 +212,9 @@ def check_writes(lab: Any, http: httpx.Client) -> Observed:
 
 
 def check_rotation(lab: Any, http: httpx.Client) -> Observed:
-    old = _mint(lab, http, [READ])
-    old_id = _key_id(lab, old) if old else None
-    new = _mint(lab, http, [READ])
-    if not (old and old_id and new):
+    old, old_id = _mint(lab, http, [READ])
+    new, _ = _mint(lab, http, [READ])
+    if not (old and new):
         return Observed(False, None, "minting keys failed")
     http.post(f"/admin/keys/{old_id}/revoke", headers=_admin(lab))
     response = _use(http, new)
@@ -208,15 +254,17 @@ ATTACKS = (
     ),
     Attack(
         "timing-leak",
-        "response time: wrong first char vs wrong last char (medians of 30)",
+        "forged secrets: accepted? and wrong-first vs wrong-last character timing (medians of 30)",
         (
             "wayne-iot's key is 'iot-' and 4 hex characters. Time a request per candidate "
-            "for the 5th character: which one is slower?",
+            "for the 5th character: which one is slower? Always send 8 characters (pad with "
+            "'0'): a key of the wrong length is refused at once, with nothing to measure.",
             "Use the median of several requests per candidate; fix one character at a time.",
             "Three characters by timing, then try the 16 possible last ones.",
         ),
         attack_timing,
-        fix="find_key: look the key up by its id, then hmac.compare_digest the SHA-256 digests.",
+        fix="find_key: look the record up by key id, then hmac.compare_digest the SHA-256 "
+        "digest of the whole presented key with the stored one; no legacy fallback.",
     ),
     Attack(
         "over-broad-key",

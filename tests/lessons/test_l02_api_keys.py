@@ -83,9 +83,32 @@ def test_legitimate_partners_get_no_flag(lab02: Lab) -> None:
 
 
 def test_the_solution_stops_every_attack_and_keeps_partners_working(lab02: Lab) -> None:
-    """The solution notebook's five hooks pass every row."""
+    """The solution notebook's five hooks pass every row, and again when re-run."""
     lab02.defend(**solution())
     assert lab02.grade().passed
+    assert lab02.grade().passed  # learners re-run grader cells: no state may trip it
+
+
+def test_a_hook_returning_the_wrong_type_is_named_in_the_report(lab02: Lab) -> None:
+    """find_key returning True is reported as find_key's mistake, not a bare 500."""
+    lab02.defend(**_with(find_key=lambda presented, keys: True))
+    with pytest.raises(DefenseBreached) as caught:
+        lab02.grade()
+    assert "find_key() returned: must return a record from keys, or None" in str(
+        caught.value.report
+    )
+
+
+def test_an_admin_minting_a_key_for_a_victim_earns_no_flag(lab02: Lab) -> None:
+    """Flags belong to the victims' original keys, not to keys minted for them later."""
+    from labapp.lessons.common import session_token
+
+    admin = {"Authorization": f"Bearer {session_token(lab02.state, 'carol')}"}
+    minted = lab02.client.post(
+        "/admin/keys", headers=admin, json={"partner": "wayne-iot", "scopes": ["shipments:read"]}
+    ).json()["key"]
+    assert "flag" not in _get(lab02, minted).json()
+    assert all("token" not in user for user in lab02.users)  # no admin token in the card
 
 
 def test_minted_keys_are_well_formed_unique_and_never_stored(lab02: Lab) -> None:
@@ -143,8 +166,46 @@ def slow_compare_find(presented, keys):
     for a, b in zip(presented, record["stored"], strict=True):
         if a != b:
             return None
-        time.sleep(0.0005)
+        time.sleep(0.001)
     return record
+
+
+def id_only_find(presented, keys):
+    """Finds the record by its public id and never compares the secret."""
+    record = keys.by_id(presented[3:11]) if presented.startswith("ak_") else None
+    return record if record and not record["revoked"] else None
+
+
+def secret_only_store(key):
+    return {"key_id": key[3:11], "stored": key[12:44]}
+
+
+def secret_only_find(presented, keys):
+    record = keys.by_id(presented[3:11]) if presented.startswith("ak_") else None
+    ok = record and not record["revoked"] and record["stored"] == presented[12:44]
+    return record if ok else None
+
+
+def base64_store(key):
+    import base64
+
+    return {"key_id": key[3:11], "stored": base64.b64encode(key.encode()).decode()}
+
+
+def base64_find(presented, keys):
+    import base64
+
+    record = keys.by_id(presented[3:11]) if presented.startswith("ak_") else None
+    ok = record and record["stored"] == base64.b64encode(presented.encode()).decode()
+    return record if ok and not record["revoked"] else None
+
+
+def random_mint():
+    import random
+    import zlib
+
+    body = f"ak_{random.getrandbits(32):08x}_{random.getrandbits(128):032x}"
+    return f"{body}_{zlib.crc32(body.encode()):08x}"
 
 
 def legacy_fallback_find(presented, keys):
@@ -175,6 +236,16 @@ WRONG = {
         "timing-leak",
     ),
     "legacy keys kept for compatibility": (dict(find_key=legacy_fallback_find), "timing-leak"),
+    "secret never compared": (dict(find_key=id_only_find), "timing-leak"),
+    "only the secret part at rest": (
+        dict(store_key=secret_only_store, find_key=secret_only_find),
+        "plaintext-at-rest",
+    ),
+    "base64 is not a hash": (
+        dict(store_key=base64_store, find_key=base64_find),
+        "plaintext-at-rest",
+    ),
+    "minted from random": (dict(mint_key=random_mint), "guessable-key"),
     "revocation ignored": (dict(find_key=ignores_revocation), "revoked-key"),
     "scopes ignored": (dict(allowed=lambda record, method, route: True), "over-broad-key"),
     "DELETE needs only read": (dict(allowed=only_post_needs_write), "over-broad-key"),
