@@ -128,3 +128,14 @@ def test_an_outage_of_an_unknown_service_is_refused(lab01: Lab) -> None:
     """Only the services the lab depends on can be taken down; the error lists them."""
     with pytest.raises(UnknownDependency, match="'identity'"), lab01.outage("database"):
         pass
+
+
+def test_invalid_input_gets_a_422_that_does_not_echo_it(lab01: Lab) -> None:
+    """A bad body is refused with 422 naming the field, never echoing (or choking on) it."""
+    headers = {"Authorization": f"Bearer {lab01.users[0]['token']}"}
+    for body in ('{"product_id": "\\ud800 secret-ish"}', '{"product_id": [1, 2]}', "{"):
+        response = lab01.client.post(
+            "/orders", content=body, headers={**headers, "content-type": "application/json"}
+        )
+        assert response.status_code == 422
+        assert "secret-ish" not in response.text and "input" not in response.json()["detail"][0]

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import httpx
-from argon2 import extract_parameters
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError
 
 from labapp.grading import Attack, Check, Observed
@@ -23,7 +23,9 @@ from labapp.grading import Attack, Check, Observed
 # OWASP Password Storage Cheat Sheet, argon2id: equivalent (memory KiB, iterations) minimums.
 OWASP_ARGON2ID = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
 SAMPLES = 16  # per side, for the timing comparison
-MARGIN_FLOOR = 0.008  # seconds: timing differences below this are never called a leak
+MARGIN_FLOOR = 0.005  # seconds: timing differences below this are never called a leak
+MARGIN_SHARE = 0.25  # ...nor those below this share of the slower side's cost
+WEAK_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)  # below OWASP
 
 
 def hash_problem(stored: str) -> str | None:
@@ -52,7 +54,17 @@ def _ip() -> str:
 def _login(
     http: httpx.Client, username: str, password: str, route: str = "/login", xff: str = ""
 ) -> httpx.Response:
-    headers = {"X-Forwarded-For": xff} if xff else {}
+    """Log in; with ``xff``, claim to be a new client in every header a client can write."""
+    headers = {}
+    if xff:
+        ip = xff.split(",")[0]
+        headers = {
+            "X-Forwarded-For": xff,
+            "X-Real-IP": ip,
+            "True-Client-IP": ip,
+            "Forwarded": f"for={ip}",
+            "User-Agent": f"grader/{secrets.token_hex(3)}",
+        }
     return http.post(route, json={"username": username, "password": password}, headers=headers)
 
 
@@ -67,6 +79,21 @@ def _register(http: httpx.Client, password: str = "") -> tuple[str, str]:
     if response.status_code != 201:
         raise RuntimeError(f"POST /register answered {response.status_code}: {response.text}")
     return username, password
+
+
+def _insert(lab: Any, stored_for: Any, prefix: str) -> tuple[str, str]:
+    """An account from before the defense, with a hash made by ``stored_for(password)``."""
+    username, password = f"{prefix}-{secrets.token_hex(5)}", secrets.token_urlsafe(12)
+    lab.store.add_secret(password)
+    lab.store.execute(
+        "INSERT INTO accounts VALUES (?, ?, 'customer', '2016-01-01')",
+        (username, stored_for(password)),
+    )
+    return username, password
+
+
+def _sha1(password: str) -> str:
+    return "sha1$" + hashlib.sha1(password.encode(), usedforsecurity=False).hexdigest()
 
 
 def _stored(lab: Any, username: str) -> str:
@@ -100,41 +127,59 @@ def _timed(send: Any, *args: Any, **kwargs: Any) -> tuple[httpx.Response, float]
     return response, time.perf_counter() - start
 
 
-def attack_enumerate_users(lab: Any, http: httpx.Client) -> Observed:
-    """Unknown user vs known user with a wrong password: any difference names accounts."""
-    known = [_register(http)[0] for _ in range(2)]  # 8 failures each: under the limit
-    base: list[float] = []
-    unknown: list[float] = []
-    wrong: list[float] = []
+def _cost(http: httpx.Client, usernames: list[str]) -> tuple[float, httpx.Response]:
+    """Median time of a wrong-password login, beyond the round trip, cycling the names."""
+    spent, base = [], []
     for i in range(SAMPLES):
-        nobody = f"nobody-{secrets.token_hex(5)}"
-        r_unknown, t_unknown = _timed(_login, http, nobody, "Guess-1234", xff=_ip())
-        r_wrong, t_wrong = _timed(_login, http, known[i % 2], "Guess-1234", xff=_ip())
-        _, t_base = _timed(http.post, "/login", json={"username": "x"})  # 422 before any hook
-        for response in (r_unknown, r_wrong):
-            if response.status_code >= 500:
-                return Observed(False, response.status_code)
-        if (r_unknown.status_code, r_unknown.content) != (r_wrong.status_code, r_wrong.content):
+        response, elapsed = _timed(
+            _login, http, usernames[i % len(usernames)], "Guess-1234", xff=_ip()
+        )
+        _, trip = _timed(http.post, "/login", json={"username": "x"})  # 422 before any hook
+        if response.status_code >= 500 or response.status_code == 429:
+            return -1.0, response
+        spent.append(elapsed)
+        base.append(trip)
+    return max(0.0, statistics.median(spent) - statistics.median(base)), response
+
+
+def attack_enumerate_users(lab: Any, http: httpx.Client) -> Observed:
+    """Unknown user vs known user with a wrong password: any difference names accounts.
+
+    Known users of both kinds: new (argon2id) and from before the defense (sha1): an old
+    account that answers fast gives itself away as surely as a message does.
+    """
+    kinds = {
+        "unknown user": [f"nobody-{secrets.token_hex(5)}" for _ in range(SAMPLES)],
+        "new account, wrong password": [_register(http)[0] for _ in range(2)],
+        "old sha1 account, wrong password": [_insert(lab, _sha1, "old")[0] for _ in range(2)],
+    }  # at most 8 failures per account: under the throttle's limit
+    costs, answers = {}, {}
+    for kind, names in kinds.items():
+        costs[kind], answers[kind] = _cost(http, names)
+        if costs[kind] < 0:
+            status = answers[kind].status_code
+            if status >= 500:
+                return Observed(False, status, f"{kind}: a server error")
+            why = "429 after at most 8 failures per account (a throttle key everyone shares?)"
+            return Observed(True, status, f"{kind}: {why}, so enumeration was not ruled out")
+    unknown = answers["unknown user"]
+    for kind, response in answers.items():
+        if (response.status_code, response.content) != (unknown.status_code, unknown.content):
             return Observed(
                 True,
-                r_wrong.status_code,
-                f"unknown user: {r_unknown.status_code} {r_unknown.text[:60]}; "
-                f"wrong password: {r_wrong.status_code} {r_wrong.text[:60]}",
+                response.status_code,
+                f"unknown user: {unknown.status_code} {unknown.text[:60]}; "
+                f"{kind}: {response.status_code} {response.text[:60]}",
             )
-        unknown.append(t_unknown)
-        wrong.append(t_wrong)
-        base.append(t_base)
-    trip = statistics.median(base)
-    cost_unknown = max(0.0, statistics.median(unknown) - trip)
-    cost_wrong = max(0.0, statistics.median(wrong) - trip)
-    allowed = max(MARGIN_FLOOR, 0.5 * max(cost_unknown, cost_wrong))
-    leak = abs(cost_unknown - cost_wrong) >= allowed
+    slowest = max(costs.values())
+    allowed = max(MARGIN_FLOOR, MARGIN_SHARE * slowest)
+    spread = slowest - min(costs.values())
+    shown = ", ".join(f"{kind} {cost * 1000:.1f} ms" for kind, cost in costs.items())
     detail = (
-        f"same status and body; median time beyond the round trip: unknown user "
-        f"{cost_unknown * 1000:.1f} ms, wrong password {cost_wrong * 1000:.1f} ms "
-        f"(a difference of {allowed * 1000:.1f} ms or more gives accounts away)"
+        f"same status and body; median time beyond the round trip: {shown} "
+        f"(a spread of {allowed * 1000:.1f} ms or more gives accounts away)"
     )
-    return Observed(leak, r_wrong.status_code, detail)
+    return Observed(spread >= allowed, unknown.status_code, detail)
 
 
 def _guesses(http: httpx.Client, username: str, route: str, rotate: bool) -> httpx.Response | None:
@@ -147,7 +192,8 @@ def _guesses(http: httpx.Client, username: str, route: str, rotate: bool) -> htt
 
 
 def attack_brute_force(lab: Any, http: httpx.Client) -> Observed:
-    """20 wrong guesses on the old /v1/login, then the right password."""
+    """20 wrong guesses on the old /v1/login, then the right password; and 6 + 6 guesses
+    split across both routes (one budget per account, not per route)."""
     username, password = _register(http)
     if _guesses(http, username, "/v1/login", rotate=False):
         return Observed(True, 200, "a wrong password was accepted")
@@ -156,7 +202,17 @@ def attack_brute_force(lab: Any, http: httpx.Client) -> Observed:
         return Observed(False, final.status_code)
     if _accepted(final):
         return Observed(True, 200, "after 20 wrong guesses on /v1/login the right one still got in")
-    return Observed(False, final.status_code, "the right password was refused after 20 failures")
+    username, password = _register(http)
+    for i in range(12):
+        _login(http, username, f"Guess-{i:02d}!", ("/login", "/v1/login")[i % 2])
+    final = _login(http, username, password, "/login")
+    if _accepted(final):
+        return Observed(
+            True,
+            200,
+            "6 guesses on each route, then the right one got in: each route has its own budget",
+        )
+    return Observed(False, final.status_code, "the right password was refused after the guesses")
 
 
 def attack_throttle_bypass(lab: Any, http: httpx.Client) -> Observed:
@@ -175,26 +231,22 @@ def attack_throttle_bypass(lab: Any, http: httpx.Client) -> Observed:
 
 
 def attack_legacy_upgrade(lab: Any, http: httpx.Client) -> Observed:
-    """A user with an old 'sha1$...' hash (like henry) logs in: it must become argon2id."""
-    username, password = f"legacy-{secrets.token_hex(5)}", secrets.token_urlsafe(12)
-    lab.store.add_secret(password)
-    old = "sha1$" + hashlib.sha1(password.encode(), usedforsecurity=False).hexdigest()
-    lab.store.execute(
-        "INSERT INTO accounts VALUES (?, ?, 'customer', '2016-01-01')", (username, old)
-    )
-    response = _login(http, username, password)
-    if not _accepted(response):
-        why = " (429: is your throttle key shared by everyone?)" * (response.status_code == 429)
-        return Observed(True, response.status_code, f"a legacy user could not log in{why}")
-    problem = hash_problem(_stored(lab, username))
-    if problem:
-        return Observed(True, 200, f"after the login, the hash is still {problem}")
-    return Observed(False, 200, "upgraded to argon2id at login")
-
-
-def _user(lab: Any, username: str) -> tuple[str, str]:
-    user = next(u for u in lab.users if u["username"] == username)
-    return user["username"], user["password"]
+    """Users with an old 'sha1$...' hash, and with a too-cheap argon2id one, log in: both
+    hashes must be replaced by argon2id with today's parameters."""
+    for label, make in (("a sha1", _sha1), ("a cheap argon2id", WEAK_ARGON2.hash)):
+        username, password = _insert(lab, make, "legacy")
+        response = _login(http, username, password)
+        if not _accepted(response):
+            why = " (429: is your throttle key shared by everyone?)" * (response.status_code == 429)
+            return Observed(
+                True, response.status_code, f"a user with {label} hash could not log in{why}"
+            )
+        problem = hash_problem(_stored(lab, username))
+        if problem:
+            return Observed(
+                True, 200, f"after logging in, a user with {label} hash is still {problem}"
+            )
+    return Observed(False, 200, "both upgraded to argon2id with OWASP parameters at login")
 
 
 def _logs_in(http: httpx.Client, who: tuple[str, str], route: str = "/login") -> Observed:
@@ -202,27 +254,32 @@ def _logs_in(http: httpx.Client, who: tuple[str, str], route: str = "/login") ->
     return Observed(_accepted(response), response.status_code, f"{who[0]} on {route}")
 
 
-def check_alice(lab: Any, http: httpx.Client) -> Observed:
-    response = _login(http, *_user(lab, "alice"))
+# Legitimate checks use fresh accounts too: a failed grade that locked a seeded user out
+# would otherwise fail every later grade, however right the defense had become.
+
+
+def check_customer(lab: Any, http: httpx.Client) -> Observed:
+    who = _register(http)
+    response = _login(http, *who)
     if not _accepted(response):
-        return Observed(False, response.status_code, "alice's login")
+        return Observed(False, response.status_code, "a customer's login")
     me = http.get("/me", headers={"Authorization": f"Bearer {response.json()['token']}"})
-    worked = me.status_code == 200 and me.json().get("username") == "alice"
-    return Observed(worked, me.status_code, "GET /me with alice's new token")
+    worked = me.status_code == 200 and me.json().get("username") == who[0]
+    return Observed(worked, me.status_code, "GET /me with the new token")
 
 
 def check_wrong_password(lab: Any, http: httpx.Client) -> Observed:
-    alice = _user(lab, "alice")
-    wrong = _login(http, alice[0], alice[1] + "x")
+    who = _register(http)
+    wrong = _login(http, who[0], who[1] + "x")
     if wrong.status_code in (200, 429) or wrong.status_code >= 500:
         return Observed(False, wrong.status_code, "a wrong password must get a 4xx, not this")
-    return _logs_in(http, alice)  # and the right one right after (which resets her count)
+    return _logs_in(http, who)  # and the right one right after (which resets the count)
 
 
-def check_henry(lab: Any, http: httpx.Client) -> Observed:
-    henry = _user(lab, "henry")
-    seen = _logs_in(http, henry)
-    return _logs_in(http, henry, "/v1/login") if seen.succeeded else seen
+def check_old_account(lab: Any, http: httpx.Client) -> Observed:
+    who = _insert(lab, _sha1, "since2016")
+    seen = _logs_in(http, who)
+    return _logs_in(http, who, "/v1/login") if seen.succeeded else seen
 
 
 def check_register(lab: Any, http: httpx.Client) -> Observed:
@@ -230,13 +287,13 @@ def check_register(lab: Any, http: httpx.Client) -> Observed:
 
 
 def check_other_account(lab: Any, http: httpx.Client) -> Observed:
-    """Someone hammers one account until it is throttled; bob must not notice."""
+    """Someone hammers one account until it is throttled; another must not notice."""
     victim, _ = _register(http)
+    bystander = _register(http)
     for i in range(12):
         _login(http, victim, f"Guess-{i:02d}!")
-    bob = _user(lab, "bob")
-    seen = _logs_in(http, bob)
-    return _logs_in(http, bob, "/v1/login") if seen.succeeded else seen
+    seen = _logs_in(http, bystander)
+    return _logs_in(http, bystander, "/v1/login") if seen.succeeded else seen
 
 
 ATTACKS = (
@@ -264,7 +321,7 @@ ATTACKS = (
     ),
     Attack(
         "brute-force",
-        "20 wrong guesses for one account on the old /v1/login, then the right password",
+        "20 wrong guesses on the old /v1/login, and 6 + 6 across both routes, then the right one",
         (
             "/login says 429 after 10 failures. Does /v1/login ever say it?",
             "Loop over load_wordlist() against /v1/login for frank; stop at the first 200.",
@@ -274,7 +331,8 @@ ATTACKS = (
     ),
     Attack(
         "throttle-bypass",
-        "20 wrong guesses on /login, each with a new X-Forwarded-For, then the right one",
+        "20 wrong guesses on /login, each from a 'new client' (X-Forwarded-For, X-Real-IP, "
+        "User-Agent...), then the right one",
         (
             "What does throttle_key count failures under? Who writes that header?",
             "Send X-Forwarded-For: 203.0.113.<n> with a new n for every guess at grace.",
@@ -285,7 +343,7 @@ ATTACKS = (
     ),
     Attack(
         "legacy-upgrade",
-        "a user with an old sha1 hash logs in: the stored hash must become argon2id",
+        "users with a sha1 and a cheap argon2id hash log in: both must become OWASP argon2id",
         ("needs_rehash says False for everything.",),
         attack_legacy_upgrade,
         fix="verify_password must still accept 'sha1$' hashes; needs_rehash: True for "
@@ -295,17 +353,21 @@ ATTACKS = (
 )
 
 CHECKS = (
-    Check("alice-login", "alice logs in and her token works on GET /me", check_alice),
+    Check("customer-login", "a customer logs in and the token works on GET /me", check_customer),
     Check(
         "wrong-password-refused",
         "a wrong password is refused (a 4xx, not 429), then the right one works",
         check_wrong_password,
     ),
-    Check("henry-login", "henry (an account from 2016) logs in on both routes", check_henry),
+    Check(
+        "old-account-login",
+        "an account from 2016 (a sha1 hash) logs in on both routes",
+        check_old_account,
+    ),
     Check("register-then-login", "a new customer registers, then logs in", check_register),
     Check(
         "other-account-unaffected",
-        "after one account is throttled, bob still logs in on both routes",
+        "after one account is throttled, another still logs in on both routes",
         check_other_account,
     ),
 )

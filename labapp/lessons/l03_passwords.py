@@ -207,14 +207,18 @@ def create_app(state: LabState) -> FastAPI:
 
     def earned(route: str, username: str) -> str | None:
         """The flag a login earns, from the true account data: only victims' logins earn one."""
-        if username == "grace" and route == "/login":
+        if username == "grace" and route != "/login":
+            return None  # the bypass is of /login's limit
+        if username in ("grace", "frank"):  # online guessing: only past the limit counts
             failed = store.query(
-                "SELECT id FROM login_attempts WHERE username = 'grace' AND route = '/login' "
-                "AND outcome = 'failure' AND at > ?",
-                (time.time() - WINDOW,),
+                "SELECT id FROM login_attempts WHERE username = ? AND outcome = 'failure' "
+                "AND at > ? AND (? = 'frank' OR route = '/login')",
+                (username, time.time() - WINDOW, username),
             )
-            return "throttle-bypass" if len(failed) >= LIMIT else None
-        return {"dave": "crack-dump", "erin": "crack-dump", "frank": "brute-force"}.get(username)
+            if len(failed) < LIMIT:
+                return None  # e.g. frank's hash cracked from lab.store: not this exercise
+            return "throttle-bypass" if username == "grace" else "brute-force"
+        return {"dave": "crack-dump", "erin": "crack-dump"}.get(username)
 
     async def login(route: str, creds: Credentials, request: Request) -> JSONResponse:
         """Both login routes share this: one policy, whatever the hooks say."""
@@ -233,7 +237,11 @@ def create_app(state: LabState) -> FastAPI:
                 return JSONResponse({"detail": detail}, status, {"Retry-After": str(retry)})
             row = store.one("SELECT password_hash FROM accounts WHERE username = ?", (username,))
             stored = row["password_hash"] if row else None
-            ok = await state.call("verify_password", stored, creds.password) is True
+            ok = await state.call("verify_password", stored, creds.password)
+            if not isinstance(ok, bool):
+                raise state.guard.bad_result(
+                    "verify_password", f"must return a bool, not {ok!r:.30}"
+                )
             if row is None or not ok:
                 reason = "unknown-user" if row is None else "wrong-password"
                 record(route, username, key, "failure")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterator
@@ -291,6 +292,27 @@ def argon2_only(stored_hash, password):
     return solution()["verify_password"](stored_hash, password)
 
 
+def legacy_fast(stored_hash, password):
+    """Checks old sha1 hashes directly: no argon2 work, so old accounts answer at once."""
+    if stored_hash is not None and stored_hash.startswith("sha1$"):
+        digest = hashlib.sha1(password.encode(), usedforsecurity=False).hexdigest()
+        return hmac.compare_digest(stored_hash, "sha1$" + digest)
+    return solution()["verify_password"](stored_hash, password)
+
+
+HALF_COST = PasswordHasher(time_cost=1, memory_cost=19456, parallelism=1)
+HALF_COST_DUMMY = HALF_COST.hash("dummy password")
+
+
+def half_cost_dummy(stored_hash, password):
+    """Verifies unknown users against a dummy made at t=1: about half the real cost."""
+    if stored_hash is None:
+        with contextlib.suppress(VerificationError):
+            HALF_COST.verify(HALF_COST_DUMMY, password)
+        return False
+    return solution()["verify_password"](stored_hash, password)
+
+
 def messages_differ(reason):
     if reason == "throttled":
         return 429, "too many failed logins"
@@ -330,7 +352,18 @@ WRONG_DEFENSES = {
     "messages differ only in the body": ({"failure_response": messages_differ}, "enumerate-users"),
     "statuses differ, same message": ({"failure_response": statuses_differ}, "enumerate-users"),
     "never upgrades legacy hashes": ({"needs_rehash": lambda stored_hash: False}, "legacy-upgrade"),
-    "forgets legacy hashes": ({"verify_password": argon2_only}, "henry-login"),
+    "forgets legacy hashes": ({"verify_password": argon2_only}, "old-account-login"),
+    "old sha1 accounts answer fast": ({"verify_password": legacy_fast}, "enumerate-users"),
+    "a dummy hash at half the cost": ({"verify_password": half_cost_dummy}, "enumerate-users"),
+    "upgrades sha1 but not cheap argon2id": (
+        {"needs_rehash": lambda stored_hash: stored_hash.startswith("sha1$")},
+        "legacy-upgrade",
+    ),
+    "throttle keyed on account and User-Agent": (
+        {"throttle_key": lambda u, headers, route: f"{u}|{headers.get('user-agent')}"},
+        "throttle-bypass",
+    ),
+    "a budget per route": ({"throttle_key": lambda u, h, route: f"{route}:{u}"}, "brute-force"),
     "throttle keyed on X-Forwarded-For": (
         {"throttle_key": lambda username, headers, route: headers.get("x-forwarded-for", "?")},
         "throttle-bypass",
@@ -348,7 +381,7 @@ WRONG_DEFENSES = {
         {"failure_response": throttled_looks_like_a_wrong_password},
         "throttle-bypass",
     ),
-    "refuses every password": ({"verify_password": lambda s, p: False}, "alice-login"),
+    "refuses every password": ({"verify_password": lambda s, p: False}, "customer-login"),
 }
 
 
