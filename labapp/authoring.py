@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -147,3 +148,18 @@ def strip(paths: list[Path]) -> list[Path]:
             path.write_text(text)
             changed.append(path)
     return changed
+
+
+def solution_namespace(path: Path, defines: str, **given: Any) -> dict[str, Any]:
+    """Run the cell of a solution notebook that defines ``defines()``; return its namespace.
+
+    Tests and benchmarks use the very code the solution notebook shows, so they cannot
+    drift apart. Names the cell takes from earlier cells come in ``given``.
+    """
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and f"def {defines}(" in cell.source:
+            namespace: dict[str, Any] = dict(given)
+            exec(compile(cell.source, f"{path.name}:{defines}", "exec"), namespace)  # noqa: S102
+            return namespace
+    raise AuthoringError(f"no cell of {path.name} defines {defines}()")
