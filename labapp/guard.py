@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import inspect
 import sysconfig
@@ -124,7 +125,11 @@ class Guard:
                     exc = RuntimeError(f"{type(exc).__name__}({exc})")
                 report(False, exc)
 
-        thread = threading.Thread(target=run, name=f"lab-hook-{name}", daemon=True)
+        # The request's context (contextvars) goes along: lessons may keep per-request facts there.
+        context = contextvars.copy_context()
+        thread = threading.Thread(
+            target=context.run, args=(run,), name=f"lab-hook-{name}", daemon=True
+        )
         thread.start()
         try:
             return await asyncio.wait_for(asyncio.shield(done), self.deadline)

@@ -101,6 +101,7 @@ class Lab:
             hooks={hook.name: hook.weak for hook in lesson.hooks},
         )
         self._hints_shown: dict[str, int] = {}
+        self._side_servers: list[LabServer] = []
         self._stopped = False
         try:
             lesson.seed(self.state)
@@ -240,6 +241,30 @@ class Lab:
         rows = self.store.audit_rows()
         return rows if decision is None else AuditLog(r for r in rows if r["decision"] == decision)
 
+    def attacker_server(self, documents: dict[str, Any]) -> str:
+        """Serve JSON documents from a second loopback server, as an attacker would.
+
+        ``documents`` maps paths (``"/jwks.json"``) to JSON values; returns the base URL. The
+        server stops with the lab. For attacks that make the lab fetch something (a ``jku``).
+        """
+        __tracebackhide__ = True
+        self._alive()
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse as Served
+        from starlette.routing import Route
+
+        def serve(value: Any) -> Any:
+            async def endpoint(request: Request) -> Served:
+                return Served(value)
+
+            return endpoint
+
+        routes = [Route(path, serve(value)) for path, value in documents.items()]
+        server = LabServer(Starlette(routes=routes))
+        server.start()
+        self._side_servers.append(server)
+        return server.url
+
     @contextlib.contextmanager
     def outage(self, dependency: str | None = None) -> Iterator[None]:
         """Simulate a dependency of the server (the identity service...) being down.
@@ -267,6 +292,8 @@ class Lab:
         if self._stopped:
             return
         self._stopped = True
+        for side in self._side_servers:
+            side.stop()
         self.server.stop()
         self.client.close()
         self.store.close()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+
+import httpx
 import pytest
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 
 from labapp import (
     BadHook,
@@ -139,3 +144,30 @@ def test_invalid_input_gets_a_422_that_does_not_echo_it(lab01: Lab) -> None:
         )
         assert response.status_code == 422
         assert "secret-ish" not in response.text and "input" not in response.json()["detail"][0]
+
+
+def test_an_attacker_server_serves_json_on_loopback_and_stops_with_the_lab() -> None:
+    """lab.attacker_server gives a learner a loopback URL to host, say, a forged JWKS."""
+    lab = start_lab("01")
+    url = lab.attacker_server({"/jwks.json": {"keys": []}})
+    assert url.startswith("http://127.0.0.1:")
+    assert httpx.get(url + "/jwks.json").json() == {"keys": []}
+    lab.stop()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/jwks.json", timeout=1)
+
+
+def test_hooks_see_the_request_context(lab01: Lab) -> None:
+    """A contextvar set while serving a request is visible inside the learner's hook."""
+    seen: list[object] = []
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+
+    async def set_marker(request, call_next):
+        marker.set("set in the request")
+        return await call_next(request)
+
+    lab01.server.app.middleware_stack = None  # rebuilt below with the new middleware
+    lab01.server.app.user_middleware.insert(0, Middleware(BaseHTTPMiddleware, dispatch=set_marker))
+    lab01.defend(authorize=lambda req: seen.append(marker.get()) or True)
+    lab01.client.get("/products")
+    assert seen == ["set in the request"]
