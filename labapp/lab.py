@@ -336,6 +336,17 @@ class Lab:
             + [f"quiz <code>{e(q.id)}</code>" for q in self.lesson.quizzes]
             + [f"hook <code>{e(h.name)}</code>" for h in self.lesson.hooks]
         )
+        hooks = "".join(
+            f"<li><code>{e(h.name)}({e(', '.join(h.params))})</code>: "
+            f"{e((h.doc or '').strip().splitlines()[0] if h.doc else '')}</li>"
+            for h in self.lesson.hooks
+        )
+        hook_list = (
+            f"<details><summary>Hooks you can replace ({len(self.lesson.hooks)})</summary>"
+            f"<ul>{hooks}</ul></details>"
+            if hooks
+            else ""
+        )
         return (
             f"<div style='border:1px solid #888;border-radius:6px;padding:8px 12px'>"
             f"<b>🧪 {e(self.lesson.title)}</b> — running at <code>{e(self.url)}</code> "
@@ -343,6 +354,7 @@ class Lab:
             f"<details><summary>Seeded users</summary><table><tr>{user_head}</tr>{user_rows}"
             f"</table></details>"
             f"<details><summary>Endpoints ({len(routes)})</summary><ul>{route_items}</ul></details>"
+            f"{hook_list}"
             f"<p>Exercises: {exercises}</p>"
             f"<p>{self.lesson.try_this}</p></div>"
         )
