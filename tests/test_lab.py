@@ -110,7 +110,7 @@ def test_the_card_shows_url_users_endpoints_and_exercises(lab01: Lab) -> None:
     assert "alice" in card and "svc-frontend" in card
     assert "/internal/export" in card
     assert "flag <code>fail-open</code>" in card and "hook <code>authorize</code>" in card
-    assert "<code>authorize(req)</code>: authorize(req) -> bool" in card
+    assert "<code>authorize(req)</code>: authorize(req) -&gt; bool" in card
 
 
 def test_audit_rows_render_as_a_table(lab01: Lab) -> None:
