@@ -74,13 +74,14 @@ def bench_start(iterations: int = 50) -> list[Row]:
     ]
 
 
-def solution_defense(lesson: Lesson) -> dict[str, Any]:
-    """The hooks the lesson's solution notebook writes (with labapp's names at hand)."""
+def solution_defense(lesson: Lesson, lab: Any) -> dict[str, Any]:
+    """The hooks the lesson's solution notebook writes, with what its cells take from the
+    notebook around them (labapp's public names and the running ``lab``)."""
+    path = ROOT / "solutions" / lesson.notebook
+    given = {name: getattr(labapp, name) for name in labapp.__all__} | {"lab": lab}
     hooks: dict[str, Any] = {}
     for hook in lesson.hooks:
         if hook.name not in hooks:
-            path = ROOT / "solutions" / lesson.notebook
-            given = {name: getattr(labapp, name) for name in labapp.__all__}
             namespace = authoring.solution_namespace(path, hook.name, **given)
             hooks.update({h.name: namespace[h.name] for h in lesson.hooks if h.name in namespace})
     return hooks
@@ -105,7 +106,7 @@ def bench_grader(runs: int = 5) -> list[Row]:
             weak = _timed_grade(lab)
             rows.append(row(f"grade() {lesson.id}, weak defaults", weak, "s", 3))
             with contextlib.redirect_stdout(io.StringIO()):
-                lab.defend(**solution_defense(lesson))
+                lab.defend(**solution_defense(lesson, lab))
             times = [_timed_grade(lab) for _ in range(runs)]
         name = f"grade() {lesson.id}, solution"
         rows.append(row(name, statistics.median(times), "s", 3, runs=times))
