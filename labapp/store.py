@@ -93,7 +93,7 @@ class Store:
 
     def audit(self, actor: str, action: str, resource: str, decision: str, reason: str) -> None:
         """Record one authentication or authorization decision."""
-        fields = [self._redact(str(v))[:200] for v in (actor, action, resource, reason)]
+        fields = [self._redact(_printable(v))[:200] for v in (actor, action, resource, reason)]
         self.execute(
             "INSERT INTO audit (at, actor, action, resource, decision, reason) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -109,6 +109,11 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _printable(value: object) -> str:
+    """Text SQLite and JSON can hold: an attacker's lone surrogate becomes '?'."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
 class AuditLog(list):

@@ -132,7 +132,7 @@ ATTACKS = (
         "a token signed with the attacker's key, that key in the jwk header (partners)",
         ("Make your own RSA key; put its public JWK in the header as 'jwk'.",),
         _attack("partners", forge_jwk),
-        fix="keys come from your configured map by kid, never from the token (RFC 8725 §3.10).",
+        fix="keys come from your configured map by kid, never from the token (RFC 8725 §3.8).",
     ),
     Attack(
         "jku-injection",
@@ -166,26 +166,30 @@ ATTACKS = (
     ),
     Attack(
         "alg-confusion",
-        "HS256 keyed with the server's RSA public key PEM, kid of the RSA key (reports)",
+        "HS256 keyed with the server's RSA public key PEM, kid of the RSA key; and genuine "
+        "PS256 and RS512 tokens from the RS256 key (reports)",
         (
             "The JWKS is public. jwt.PyJWK(jwk).key.public_bytes(...) gives its PEM.",
             "Sign header {'alg': 'HS256', 'kid': <RSA kid>} and admin claims with hmac, "
             "using those PEM bytes as the secret.",
         ),
         _attack("reports", forge_confusion),
-        fix="one key, one algorithm: algorithms=['RS256'] only, and catch jwt.PyJWTError "
-        "(InvalidKeyError is not an InvalidTokenError).",
+        fix="one key, one algorithm (RFC 8725 §3.1): algorithms=['RS256'] only, and catch "
+        "jwt.PyJWTError (InvalidKeyError is not an InvalidTokenError).",
     ),
     Attack(
         "expired",
-        "the captured expired token, a batch token without exp, one 10 min past exp (archive)",
+        "the captured expired token, a batch token without exp, tokens 10 min and 90 s past "
+        "exp, nbf and iat in the future (archive)",
         ("The token log was kept. Are old tokens still good anywhere?",),
         _attack("archive", forge_expired, admin=False),
-        fix="require exp (options={'require': [...]}) and keep the leeway small (30 s).",
+        fix="require exp (options={'require': [...]}), keep exp, nbf and iat checks on, and "
+        "the leeway small (30 s).",
     ),
     Attack(
         "audience",
-        "a billing token, a sandbox issuer's token, aud orders-api-staging (search)",
+        "a billing token, a sandbox issuer's token, aud orders-api-staging, "
+        "iss .../issuer-staging (search)",
         (
             "POST /billing/login gives a token for another API, signed by the same key.",
             "The token log has a token from another issuer, too.",

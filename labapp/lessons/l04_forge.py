@@ -106,11 +106,14 @@ def forge_kid_sqli(lab: Any, http: httpx.Client, m: Material) -> dict[str, str]:
 def forge_confusion(lab: Any, http: httpx.Client, m: Material) -> dict[str, str]:
     jwk = http.get("/.well-known/jwks.json").json()["keys"][0]
     pem = jwt.PyJWK(jwk).key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    return {
+    tokens = {
         "HS256 keyed with the public PEM": hs256_token(
             {"alg": "HS256", "typ": TYP, "kid": m.kid}, _admin_claims(m), pem
         )
     }
+    # Genuinely signed by the issuer's key, with an algorithm it never uses for that key.
+    tokens.update(forge_other_algorithms(lab, http, m))
+    return tokens
 
 
 def forge_expired(lab: Any, http: httpx.Client, m: Material) -> dict[str, str]:
@@ -123,6 +126,15 @@ def forge_expired(lab: Any, http: httpx.Client, m: Material) -> dict[str, str]:
         "a token 10 minutes past exp": m.mint(
             m.claims("alice", "customer", iat=now - 1500, exp=now - 600)
         ),
+        "a token 90 s past exp (more than a small leeway)": m.mint(
+            m.claims("alice", "customer", iat=now - 990, exp=now - 90)
+        ),
+        "a token not valid before 10 minutes from now (nbf)": m.mint(
+            m.claims("alice", "customer", nbf=now + 600)
+        ),
+        "a token issued 10 minutes in the future (iat)": m.mint(
+            m.claims("alice", "customer", iat=now + 600, exp=now + 1500)
+        ),
     }
 
 
@@ -133,7 +145,16 @@ def forge_audience(lab: Any, http: httpx.Client, m: Material) -> dict[str, str]:
         "a billing token (aud billing)": login_as_alice(http, lab, "/billing/login"),
         "a sandbox issuer's token": sandbox,
         "aud orders-api-staging": m.mint(m.claims("alice", "customer", aud="orders-api-staging")),
+        "iss https://lab.example/issuer-staging": m.mint(
+            m.claims("alice", "customer", iss="https://lab.example/issuer-staging")
+        ),
     }
+
+
+def forge_other_algorithms(lab: Any, http: httpx.Client, m: Material) -> dict[str, str]:
+    """Genuinely signed by the issuer's RSA key, but not with the one algorithm it uses."""
+    claims = _admin_claims(m)
+    return {f"signed {alg} with the RS256 key": m.mint(claims, alg) for alg in ("PS256", "RS512")}
 
 
 def forge_malformed(lab: Any, http: httpx.Client, m: Material) -> dict[str, str]:

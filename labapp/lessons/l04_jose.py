@@ -141,14 +141,18 @@ class Material:
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not None}  # None drops a claim
 
-    def mint(self, claims: dict[str, Any], **header: Any) -> str:
-        """A genuine RS256 token of the lab's issuer (header overrides: typ, kid...)."""
+    def mint(self, claims: dict[str, Any], algorithm: str = "RS256", **header: Any) -> str:
+        """A genuine token of the lab's issuer, RS256 unless told (header overrides: typ...).
+
+        ``typ=None`` leaves ``typ`` out altogether (PyJWT drops a falsy typ rather than
+        writing its default "JWT"); other None values drop their field.
+        """
         fields = {"typ": TYP, "kid": self.kid, **header}
         return jwt.encode(
             claims,
             self.private_key,
-            algorithm="RS256",
-            headers={k: v for k, v in fields.items() if v is not None},
+            algorithm=algorithm,
+            headers={k: v for k, v in fields.items() if v is not None or k == "typ"},
         )
 
     def genuine(self, token: str) -> bool:

@@ -35,6 +35,7 @@ from labapp.lessons.l04_jose import (
 )
 from labapp.lessons.l04_weak import CALLING, Calling, weak_validate_token
 from labapp.spec import Hook, LabState, Lesson
+from labapp.store import _printable
 
 REALM = "orders"
 BILLING_AUDIENCE = "billing"
@@ -177,7 +178,12 @@ def create_app(state: LabState) -> FastAPI:
         forged = classify(token, material)
         note = f" (forged: {forged})" if forged else ""
         store.audit(claims["sub"], action, service, "allow", f"role {claims.get('role')}{note}")
-        body = {"service": service, "sub": claims["sub"], "role": claims.get("role")}
+        # Claims are whatever the validator let through: print them, never trust their type.
+        body = {
+            "service": service,
+            "sub": _printable(claims["sub"]),
+            "role": None if claims.get("role") is None else _printable(claims["role"]),
+        }
         if forged == flaw and (admin or flaw in ACCEPTED_IS_ENOUGH):
             body["flag"] = state.flag(flaw)
         return body

@@ -77,9 +77,13 @@ def profile(token: str, header: Header, c: Calling) -> Claims:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def widgets(token: str, header: Header, c: Calling) -> Claims:
-    """WEAK (alg-none): unsigned tokens are "internal", whatever case "none" is spelt in."""
-    if str(header.get("alg", "")).lower() == "none":
+def widgets(token: str, header: Header, c: Calling) -> Claims | None:
+    """WEAK (alg-none): refuses "none" by name, then matches algorithm names without case,
+    so "None" and "NONE" still select "unsigned": a blocklist of one spelling."""
+    alg = str(header.get("alg", ""))
+    if alg == "none":
+        return None  # "we fixed alg none last year"
+    if alg.lower() == "none":  # the old internal-token path, still there
         return jwt.decode(token, options={"verify_signature": False})
     return _baseline(token, c.material)
 
