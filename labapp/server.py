@@ -95,6 +95,7 @@ class LabServer:
         self.port: int | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None  # ours until the server has closed it
 
     @property
     def url(self) -> str:
@@ -172,7 +173,6 @@ class LabServer:
             if self._thread.is_alive() and self._server is not None:
                 self._server.force_exit = True
                 self._thread.join(timeout)
-        sock = getattr(self, "_sock", None)
-        if sock is not None:
-            self._cleanup(sock)
+        if self._sock is not None:
+            self._cleanup(self._sock)
             self._sock = None
