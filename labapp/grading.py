@@ -55,6 +55,7 @@ class Check:
     id: str
     description: str
     run: Callable[[Lab, httpx.Client], Observed]
+    hint: str = ""  # what a failure here means, when "denying too much?" would mislead
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,9 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
     else:
         passed = observed.succeeded and not server_errors and not transport_error
         expected = "works (2xx)"
-        hint = "a real user must still be able to do this: is your defense denying too much?"
+        hint = item.hint or (
+            "a real user must still be able to do this: is your defense denying too much?"
+        )
     observed_text = _describe(observed, is_attack)
     if server_errors:
         if observed.status is None or observed.status < 500:

@@ -26,6 +26,7 @@ from labapp.lessons.l06_matrix import (
     token_for,
 )
 from labapp.lessons.l06_policy import (
+    ALL_SCOPES,
     INVOICES,
     OWNED,
     PERMISSIONS,
@@ -72,7 +73,12 @@ def attack_bfla(lab: Any, http: httpx.Client) -> Observed:
     last = None
     for username in ("vera", "eddie", "sam", "svc-billing"):
         target = throwaway(lab)
-        for method, url in [("DELETE", f"/admin/users/{target}"), ("GET", "/admin/users")]:
+        own = lab.state.store.one("SELECT id FROM users WHERE username = ?", (username,))["id"]
+        for method, url in [
+            ("DELETE", f"/admin/users/{target}"),
+            ("GET", "/admin/users"),
+            ("DELETE", f"/admin/users/{own}"),  # deleting oneself is an admin function too
+        ]:
             if ROLE_OF[username] == "support" and method == "GET":
                 continue  # support may list accounts
             response = http.request(method, url, headers=as_user(lab, username))
@@ -90,6 +96,7 @@ def attack_mass_assignment(lab: Any, http: httpx.Client) -> Observed:
     attempts = [
         ("vera", "/me", {"role": "admin"}),
         ("vera", "/me", {"display_name": "Vera", "role": "admin"}),
+        ("vera", "/me", {"username": "vera2"}),  # the name owns invoices and sessions
         ("eddie", "/me", {"password_hash": "$argon2id$attacker-chosen"}),
         ("eddie", "/invoices/3", {"memo": MEMO[3], "owner": "vera"}),
         ("eddie", "/invoices/3", {"internal_note": "all good, pay no attention"}),
@@ -144,11 +151,13 @@ def attack_data_exposure(lab: Any, http: httpx.Client) -> Observed:
 def attack_scope_escalation(lab: Any, http: httpx.Client) -> Observed:
     reset(lab)
     last = None
+    everything = " ".join(sorted(ALL_SCOPES))
     for username, scope in [
         ("vera", "invoices:read invoices:write users:admin"),
         ("eddie", "profile users:read"),
         ("sam", "users:admin"),
         ("svc-billing", "invoices:write"),
+        *[(name, everything) for name in ROLE_OF],  # every role asks for everything
     ]:
         response = token_for(lab, http, username, scope)
         last = response.status_code
@@ -245,6 +254,8 @@ CHECKS = (
         "permission-matrix",
         "every role × endpoint × own/other object answers as the policy table says",
         check_matrix,
+        hint="each ✗ cell names role, endpoint and object: 'expected deny, got allow' means "
+        "your policy is too open there; 'expected allow, got deny', too strict.",
     ),
     Check("fields-kept", "each role still sees the fields its work needs", check_fields),
     Check("writes-work", "vera edits her profile; eddie and ada edit invoices", check_writes),
