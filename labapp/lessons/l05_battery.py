@@ -100,7 +100,16 @@ def attack_after_logout(lab: Any, http: httpx.Client) -> Observed:
     if response.is_success:
         return Observed(True, response.status_code, "the access token works after logout")
     response = _refresh(http, tokens["refresh_token"])
-    return Observed(response.is_success, response.status_code, "the refresh token after logout")
+    if response.is_success:
+        return Observed(True, response.status_code, "the refresh token works after logout")
+    # A session has more than one access token: log out with the newest, try an older one.
+    first = _login(lab, http)
+    second = _refresh(http, first["refresh_token"]).json()
+    bearer = {"Authorization": f"Bearer {second.get('access_token', '')}"}
+    http.post("/logout", headers=bearer, json={"refresh_token": second.get("refresh_token")})
+    response = _me(http, first["access_token"])
+    detail = "an older access token of the session, after logout with a newer one"
+    return Observed(response.is_success, response.status_code, detail)
 
 
 def attack_race(lab: Any, http: httpx.Client) -> Observed:

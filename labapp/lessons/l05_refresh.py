@@ -235,8 +235,9 @@ LESSON = Lesson(
             "rotate: record = tokens.find(digest); refuse None, revoked, or a family older "
             "than its absolute lifetime; then tokens.claim(digest): if it returns False the "
             "token was used already, so tokens.revoke_family(record['family']) and refuse.",
-            "validate_access: jwt.get_unverified_header(token)['typ'] must be 'at+jwt'; decode "
-            "with algorithms=['RS256'], audience and issuer; refuse tokens.is_denied(jti).",
+            "validate_access: jwt.get_unverified_header(token).get('typ') must be 'at+jwt'; "
+            "decode with algorithms=['RS256'], audience and issuer; refuse "
+            "tokens.is_denied(jti) and tokens.session_ended(claims['sid']).",
             "logout: tokens.deny(claims['jti'], claims['exp']) and "
             "tokens.revoke_family(claims['sid'], 'logout'). access_lifetime: 5 minutes.",
         )

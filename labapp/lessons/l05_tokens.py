@@ -132,6 +132,11 @@ class TokenStore:
         who = row["username"] if row else "?"
         self._store.audit(who, "revoke family", f"family {family[:8]}", "deny", reason)
 
+    def session_ended(self, family: str) -> bool:
+        """True once a family (one login's session) was revoked: logout, reuse, lifetime."""
+        row = self._store.one("SELECT revoked FROM families WHERE id = ?", (family,))
+        return row is None or bool(row["revoked"])
+
     # -- access tokens --------------------------------------------------------------------
 
     def deny(self, jti: str, until: float) -> None:

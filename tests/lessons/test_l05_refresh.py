@@ -223,9 +223,25 @@ def jwt_refresh(username, family, tokens):
     return token
 
 
-def forgets_the_jti(claims, refresh_token, tokens):
-    """Revokes the refresh family but leaves the access token alive."""
-    tokens.revoke_family(claims["sid"], "logout")
+def forgets_the_access_token(claims, refresh_token, tokens):
+    """Deletes the presented refresh token, and that is all (the weak logout's idea)."""
+    tokens.delete(hashlib.sha256(refresh_token.encode()).hexdigest())
+
+
+def _denylist_only_validate():
+    ns = solution()
+
+    def validate_access(token, tokens):
+        class NoSessionCheck:
+            def __getattr__(self, name):
+                return getattr(tokens, name)
+
+            def session_ended(self, family):
+                return False
+
+        return ns["validate_access"](token, NoSessionCheck())
+
+    return validate_access
 
 
 def forgets_the_family(claims, refresh_token, tokens):
@@ -270,7 +286,14 @@ WRONG = {
         dict(validate_access=untyped_validate),
         "type-confusion",
     ),
-    "logout forgets the access token's jti": (dict(logout=forgets_the_jti), "after-logout"),
+    "logout deletes only the refresh token": (
+        dict(logout=forgets_the_access_token, validate_access=_denylist_only_validate()),
+        "after-logout",
+    ),
+    "a jti denylist but no end of session": (
+        dict(validate_access=_denylist_only_validate()),
+        "after-logout",
+    ),
     "logout forgets the refresh family": (dict(logout=forgets_the_family), "after-logout"),
     "no absolute family lifetime": (dict(rotate=no_family_lifetime), "family-lifetime"),
     "twelve-hour access tokens": (dict(access_lifetime=lambda: 12 * 3600), "long-lived-access"),
