@@ -4,7 +4,7 @@ Five hooks decide: the role x action x ownership policy, the ownership filter of
 query, the fields a response shows, the fields a request may write, and the scopes a token
 gets. Their weak defaults invite OWASP API Security Top 10 2023 API1 (BOLA), API3 (broken
 object property level authorization: mass assignment, excessive data exposure) and API5
-(BFLA), scope escalation (RFC 6750 §3.1) and failing open (OWASP ASVS 5 V8 Authorization).
+(BFLA), scope escalation (RFC 6749 §3.3) and failing open (OWASP ASVS 5 16.5.3).
 """
 
 from __future__ import annotations
