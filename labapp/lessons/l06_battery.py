@@ -65,7 +65,32 @@ def attack_bola(lab: Any, http: httpx.Client) -> Observed:
         last = response.status_code
         if seen := _through(response, f"{method} {url} as {username}"):
             return seen
+    if _filter_obeys_a_hostile_name(lab):
+        return Observed(
+            True,
+            last,
+            "invoice_filter builds SQL from the username: a user "
+            "named x' OR '1'='1 would see every invoice (bind it as a parameter)",
+        )
     return Observed(False, last, "no one else's invoice came back, listed or by id")
+
+
+HOSTILE_NAME = "x' OR '1'='1"
+
+
+def _filter_obeys_a_hostile_name(lab: Any) -> bool:
+    """Run the learner's ownership filter for a user whose name is SQL: any row is a leak.
+
+    No seeded name carries a quote, so this asks the hook directly, as a future sign-up would.
+    """
+    try:
+        where, params = lab.state.hooks["invoice_filter"](
+            {"username": HOSTILE_NAME, "role": "viewer"}
+        )
+        rows = lab.state.store.query(f"SELECT id FROM invoices WHERE ({where})", tuple(params))
+    except Exception:  # a filter that breaks on such a name leaks nothing here
+        return False
+    return bool(rows)
 
 
 def attack_bfla(lab: Any, http: httpx.Client) -> Observed:

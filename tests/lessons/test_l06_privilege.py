@@ -211,7 +211,18 @@ def admins_see_everything(kind, role):
     return solution()["public_fields"](kind, role)
 
 
+def _string_built_filter(user):
+    """Ownership in the query, but the name is pasted into the SQL."""
+    if user["role"] in ("support", "admin", "service"):
+        return "1 = 1", ()
+    return f"owner = '{user['username']}'", ()
+
+
 WRONG_DEFENSES = {
+    "ownership filter built by string formatting": (
+        _with(invoice_filter=_string_built_filter),
+        "bola",
+    ),
     "ownership checked after the fetch only": (
         _with(invoice_filter=lambda user: ("1 = 1", ())),
         "bola",
