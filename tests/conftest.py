@@ -13,16 +13,24 @@ from labapp import Lab, authoring, start_lab
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def lab01() -> Iterator[Lab]:
-    with start_lab("01-unprotected") as lab:
-        yield lab
+def _lab_fixture(lesson_id: str) -> Any:
+    """A fixture that starts the lesson's lab for one test and stops it afterwards."""
+
+    @pytest.fixture
+    def fixture() -> Iterator[Lab]:
+        with start_lab(lesson_id) as lab:
+            yield lab
+
+    return fixture
 
 
-@pytest.fixture
-def lab00() -> Iterator[Lab]:
-    with start_lab("00-welcome") as lab:
-        yield lab
+lab00 = _lab_fixture("00-welcome")
+lab01 = _lab_fixture("01-unprotected")
+lab02 = _lab_fixture("02-api-keys")
+lab03 = _lab_fixture("03-passwords")
+lab04 = _lab_fixture("04-jwt")
+lab05 = _lab_fixture("05-refresh")
+lab06 = _lab_fixture("06-least-privilege")
 
 
 def solution_namespace(notebook: str, defines: str, **given: Any) -> dict[str, Any]:

@@ -8,19 +8,13 @@ import time
 
 import pytest
 
-from labapp import DefenseBreached, Lab, start_lab
+from labapp import DefenseBreached, Lab
 from labapp.grading import run_item
 from labapp.lessons.l02_api_keys import LESSON, weak_find_key
 from labapp.lessons.l02_battery import well_formed
 from tests.conftest import solution_namespace
 
 HOOKS = ("mint_key", "store_key", "find_key", "extract_key", "allowed")
-
-
-@pytest.fixture
-def lab02():
-    with start_lab("02-api-keys") as lab:
-        yield lab
 
 
 def solution() -> dict:

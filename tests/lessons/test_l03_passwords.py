@@ -8,26 +8,19 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import VerificationError
 
-from labapp import DefenseBreached, Lab, start_lab
+from labapp import DefenseBreached, Lab
 from labapp.grading import run_item
 from labapp.lessons.l03_passwords import CANDIDATES, HIDDEN, LESSON, load_wordlist
 from tests.conftest import solution_namespace
 
 FLAG = re.compile(r"FLAG\{03-passwords:[\w-]+:[0-9a-f]{32}\}")
 HOOK_NAMES = [hook.name for hook in LESSON.hooks]
-
-
-@pytest.fixture
-def lab03() -> Iterator[Lab]:
-    with start_lab("03-passwords") as lab:
-        yield lab
 
 
 @functools.cache

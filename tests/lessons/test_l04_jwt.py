@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from labapp import DefenseBreached, Lab, start_lab
+from labapp import DefenseBreached, Lab
 from labapp.grading import run_item
 from labapp.lessons.l03_passwords import load_wordlist
 from labapp.lessons.l04_forge import (
@@ -29,12 +29,6 @@ from labapp.lessons.l04_forge import (
 from labapp.lessons.l04_jose import SERVICES, b64url, hs256, load_material, segment
 from labapp.lessons.l04_jwt import LESSON
 from tests.conftest import solution_namespace
-
-
-@pytest.fixture
-def lab04() -> Iterator[Lab]:
-    with start_lab("04-jwt") as lab:
-        yield lab
 
 
 def solution(lab: Lab) -> dict[str, Any]:

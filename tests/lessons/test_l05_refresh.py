@@ -11,18 +11,12 @@ import time
 import jwt
 import pytest
 
-from labapp import DefenseBreached, Lab, start_lab
+from labapp import DefenseBreached, Lab
 from labapp.grading import run_item
 from labapp.lessons.l05_refresh import LESSON
 from tests.conftest import solution_namespace
 
 HOOKS = ("issue_refresh", "rotate", "validate_access", "logout", "access_lifetime")
-
-
-@pytest.fixture
-def lab05():
-    with start_lab("05-refresh") as lab:
-        yield lab
 
 
 def solution() -> dict:

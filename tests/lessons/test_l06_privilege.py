@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
-from labapp import DefenseBreached, DependencyDown, Lab, start_lab
+from labapp import DefenseBreached, DependencyDown, Lab
 from labapp.grading import grader_client, run_item
 from labapp.lessons.common import session_token
 from labapp.lessons.l06_matrix import matrix, render
@@ -16,12 +15,6 @@ from tests.conftest import solution_namespace
 
 FLAG = re.compile(r"FLAG\{06-least-privilege:[\w-]+:[0-9a-f]{32}\}")
 HOOKS = ("permitted", "invoice_filter", "public_fields", "accepted_fields", "grant_scopes")
-
-
-@pytest.fixture
-def lab06() -> Iterator[Lab]:
-    with start_lab("06-least-privilege") as lab:
-        yield lab
 
 
 def solution() -> dict:
