@@ -32,15 +32,19 @@ from labapp.lessons import get_lesson
 from labapp.server import LOOPBACK, LabServer, require_loopback
 from labapp.spec import LabState, Lesson
 from labapp.store import AuditLog, Store
+from labapp.tls import LAB_NAMES, CourseCA, server_context
 
 _running: dict[str, Lab] = {}
 _registry_lock = threading.Lock()
 
 
-def start_lab(lesson_id: str, *, host: str = LOOPBACK) -> Lab:
+def start_lab(lesson_id: str, *, host: str = LOOPBACK, tls: bool = False) -> Lab:
     """Start the lab server of a lesson and return the :class:`Lab` that drives it.
 
-    Re-running the cell is safe: it stops this kernel's previous lab of the same lesson.
+    ``tls=True`` serves the lab over HTTPS with a certificate from a CA made for this lab
+    (``lab.ca_file``); lab.client and the graders trust that CA. Lessons that teach TLS
+    always do. Re-running the cell is safe: it stops this kernel's previous lab of the
+    same lesson.
     """
     __tracebackhide__ = True
     lesson = get_lesson(lesson_id)
@@ -49,7 +53,7 @@ def start_lab(lesson_id: str, *, host: str = LOOPBACK) -> Lab:
         old = _running.pop(lesson.id, None)
     if old is not None:
         old.stop()
-    lab = Lab(lesson)
+    lab = Lab(lesson, tls=tls)
     with _registry_lock:
         _running[lesson.id] = lab
     return lab
@@ -86,7 +90,7 @@ def _show(obj: Any) -> None:
 class Lab:
     """A running lab: its URL, an HTTP client, seeded users, and the exercise graders."""
 
-    def __init__(self, lesson: Lesson) -> None:
+    def __init__(self, lesson: Lesson, *, tls: bool = False) -> None:
         self.lesson = lesson
         self._tmp = tempfile.TemporaryDirectory(prefix=f"lab-{lesson.id}-")
         self.workdir = Path(self._tmp.name)
@@ -103,16 +107,29 @@ class Lab:
         self._hints_shown: dict[str, int] = {}
         self._side_servers: list[LabServer] = []
         self._stopped = False
+        self.ca: CourseCA | None = None
+        self.net: Any = None  # the lesson's other servers and tools, if it has any
         try:
+            context = None
+            if tls or lesson.tls:
+                self.ca = CourseCA(self.workdir / "tls")
+                self.server_files = self.ca.issue("server", *LAB_NAMES)
+                make = lesson.server_context or (lambda lab: server_context(lab.server_files))
+                context = make(self)
+                self._client_tls = self.ca.client_context()
             lesson.seed(self.state)
             self.store.add_secret(*self.state.flags.all_flags())
-            self.server = LabServer(self._build_app())
+            self.server = LabServer(self._build_app(), ssl_context=context)
             self.server.start()
+            self.url = self.server.url
+            if lesson.network is not None:
+                self.net = lesson.network(self)
         except BaseException:
+            if hasattr(self, "server"):  # a lesson's network cleans up after itself
+                self.server.stop()
             self.store.close()
             self._tmp.cleanup()
             raise
-        self.url = self.server.url
         self.client = lab_client(self.url, **self.client_options())
 
     # -- the server ---------------------------------------------------------------------
@@ -145,9 +162,14 @@ class Lab:
         """The seeded users, with the credentials a legitimate client of this lab uses."""
         return self.state.users
 
+    @property
+    def ca_file(self) -> Path | None:
+        """The PEM file of the CA this lab's HTTPS certificate comes from (None over HTTP)."""
+        return self.ca.ca_file if self.ca is not None else None
+
     def client_options(self) -> dict[str, Any]:
-        """Extra httpx options graders need to reach this lab (none over plain HTTP)."""
-        return {}
+        """Extra httpx options graders need to reach this lab: over HTTPS, trust its CA."""
+        return {"verify": self._client_tls} if self.ca is not None else {}
 
     def server_log(self) -> list[str]:
         return list(self.server.log)
@@ -175,12 +197,26 @@ class Lab:
             problem = check_signature(name, fn, known[name].params)
             if problem:
                 raise BadHook(problem)
+        before = {name: self.state.hooks[name] for name in hooks}
         self.state.hooks.update(hooks)
+        try:
+            self._apply(set(hooks))
+        except BaseException:
+            self.state.hooks.update(before)  # a setting that cannot be applied is not kept
+            raise
         print(f"Defended: {', '.join(hooks)} now run your code. Next: lab.grade()")
 
     def undefend(self) -> None:
         """Put the weak defaults back (to replay an attack after defending)."""
         self.state.hooks.update({hook.name: hook.weak for hook in self.lesson.hooks})
+        self._apply({hook.name for hook in self.lesson.hooks})
+
+    def _apply(self, names: set[str]) -> None:
+        """Some hooks are settings (a TLS context): the lesson's servers pick them up now."""
+        __tracebackhide__ = True
+        apply = getattr(self.net, "apply", None)
+        if apply is not None:
+            apply(names)
 
     def grade(self) -> Report:
         """Replay every attack of the lesson and every legitimate check; raise if any fails."""
@@ -292,6 +328,8 @@ class Lab:
         if self._stopped:
             return
         self._stopped = True
+        if self.net is not None:
+            self.net.stop()
         for side in self._side_servers:
             side.stop()
         self.server.stop()
@@ -347,10 +385,11 @@ class Lab:
             if hooks
             else ""
         )
+        tls_note = f"; HTTPS, CA in lab.ca_file = {self.ca_file}" if self.ca_file else ""
         return (
             f"<div style='border:1px solid #888;border-radius:6px;padding:8px 12px'>"
             f"<b>🧪 {e(self.lesson.title)}</b> — running at <code>{e(self.url)}</code> "
-            f"(loopback only)<br>"
+            f"(loopback only{e(tls_note)})<br>"
             f"<details><summary>Seeded users</summary><table><tr>{user_head}</tr>{user_rows}"
             f"</table></details>"
             f"<details><summary>Endpoints ({len(routes)})</summary><ul>{route_items}</ul></details>"

@@ -12,6 +12,7 @@ import collections
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
 from typing import Any
@@ -88,9 +89,17 @@ def require_loopback(host: str) -> None:
 class LabServer:
     """Serve an ASGI app on 127.0.0.1 at a free port until :meth:`stop` is called."""
 
-    def __init__(self, app: Any, *, host: str = LOOPBACK, log_lines: int = 500) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = LOOPBACK,
+        log_lines: int = 500,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         require_loopback(host)
         self.app = app
+        self.ssl_context = ssl_context  # serve HTTPS with it (see labapp.tls)
         self.log: collections.deque[str] = collections.deque(maxlen=log_lines)
         self.port: int | None = None
         self._server: _Server | None = None
@@ -99,24 +108,31 @@ class LabServer:
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{LOOPBACK}:{self.port}"
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, *, port: int = 0) -> None:
         """Start serving; raise :class:`LabStartError` instead of hanging if that fails."""
         _quiet_uvicorn_loggers()
         # Pre-binding the socket gives us the port before the thread starts.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((LOOPBACK, 0))
+            sock.bind((LOOPBACK, port))
         except OSError as exc:
             sock.close()
             raise LabStartError(f"could not bind a loopback port: {exc}") from exc
         self.port = sock.getsockname()[1]
+        tls: dict[str, Any] = {}
+        if self.ssl_context is not None:
+            from labapp.tls import TLSProtocol  # the app sees the client certificate
+
+            context = self.ssl_context
+            tls = {"ssl_context_factory": lambda config, default: context, "http": TLSProtocol}
         config = uvicorn.Config(
             self.app,
             log_config=None,
@@ -125,7 +141,7 @@ class LabServer:
             proxy_headers=False,
             lifespan="off",
             ws="none",
-            http="h11",
+            **{"http": "h11", **tls},
             # A hung request must never make stop() hang.
             timeout_graceful_shutdown=1,
             timeout_keep_alive=2,
@@ -163,6 +179,13 @@ class LabServer:
     def _cleanup(sock: socket.socket) -> None:
         with contextlib.suppress(OSError):
             sock.close()
+
+    def restart(self, ssl_context: ssl.SSLContext | None) -> None:
+        """Serve again on the same port with another TLS context (a changed server setting)."""
+        port = self.port
+        self.stop()
+        self.ssl_context = ssl_context
+        self.start(port=port or 0)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and wait for the thread; safe to call twice."""

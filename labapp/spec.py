@@ -5,6 +5,7 @@ The engine reads these and knows no lesson by name.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,9 @@ class Lesson:
     hints: dict[str, tuple[str, ...]] = field(default_factory=dict)  # e.g. for "defend"
     dependencies: tuple[str, ...] = ()  # services ``lab.outage(name)`` can take down
     try_this: str = ""
+    tls: bool = False  # always served over HTTPS (else only with start_lab(..., tls=True))
+    server_context: Callable[[Lab], ssl.SSLContext] | None = None  # default: labapp.tls's
+    network: Callable[[Lab], Any] | None = None  # more servers/tools, as lab.net (has stop())
 
     @property
     def flag_names(self) -> tuple[str, ...]:
