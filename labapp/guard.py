@@ -147,6 +147,28 @@ class Guard:
             )
             raise HookFailed(name, exc) from exc
 
+    def call_blocking(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """:meth:`call` from code that is not on an event loop (a setting, a client factory).
+
+        A cell's code runs inside the kernel's loop, so this gets a thread of its own.
+        """
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["value"] = asyncio.run(self.call(name, fn, *args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run, name=f"lab-hook-call-{name}", daemon=True)
+        thread.start()
+        thread.join(self.deadline + 5)
+        if "error" in outcome:
+            raise outcome["error"]
+        if "value" not in outcome:  # pragma: no cover - call() has its own deadline
+            raise HookTimeout(name, self.deadline)
+        return outcome["value"]
+
     @staticmethod
     def _abandon(thread: threading.Thread, inner: dict[str, Any]) -> None:
         task, hook_loop = inner.get("task"), inner.get("loop")
