@@ -31,6 +31,7 @@ lab03 = _lab_fixture("03-passwords")
 lab04 = _lab_fixture("04-jwt")
 lab05 = _lab_fixture("05-refresh")
 lab06 = _lab_fixture("06-least-privilege")
+lab07 = _lab_fixture("07-tls")
 
 
 def solution_namespace(notebook: str, defines: str, **given: Any) -> dict[str, Any]:

@@ -55,14 +55,21 @@ def attack_sniff(lab: Any, http: httpx.Client) -> Observed:
 
 
 def attack_plain_http(lab: Any, http: httpx.Client) -> Observed:
-    """A request with a token over http:// must be refused, not served and not redirected."""
-    response = http.get(f"{lab.net.http_url}/inbox", headers=auth(new_session(lab.store, "alice")))
-    status = response.status_code
-    detail = "GET /inbox over http:// with a bearer token"
-    if 300 <= status < 400:
-        detail += f" was redirected to {response.headers.get('location')!r}: the token already "
-        detail += "crossed in clear, and a client that follows it sends it again"
-    return Observed(status < 400, status, detail)
+    """Plain HTTP must be refused, not served and not redirected: with a token or without.
+
+    OWASP's TLS Cheat Sheet: API-only endpoints should disable HTTP altogether.
+    """
+    token = new_session(lab.store, "alice")
+    for path, headers in (("/inbox", auth(token)), ("/health", {})):
+        response = http.get(f"{lab.net.http_url}{path}", headers=headers)
+        status = response.status_code
+        detail = f"GET {path} over http://" + (" with a bearer token" if headers else "")
+        if 300 <= status < 400:
+            detail += f" was redirected to {response.headers.get('location')!r}: the request "
+            detail += "already crossed in clear, and a client that follows sends it again"
+        if status < 400:
+            return Observed(True, status, detail)
+    return Observed(False, status, "refused with and without a token")
 
 
 def attack_old_tls(lab: Any, http: httpx.Client) -> Observed:
@@ -208,7 +215,7 @@ ATTACKS = (
     ),
     Attack(
         "plain-http-served",
-        "a request with a bearer token over http:// is served (or redirected)",
+        "a request over http:// is served (or redirected), with a bearer token or without",
         ("Any answer but a refusal teaches the client that http:// works.",),
         attack_plain_http,
         fix="on_plain_http must return False: refuse with 403, never serve or redirect an API "
