@@ -202,7 +202,9 @@ class Lab:
         try:
             self._apply(set(hooks))
         except BaseException:
-            self.state.hooks.update(before)  # a setting that cannot be applied is not kept
+            self.state.hooks.update(before)  # a setting that cannot be applied is not kept,
+            with contextlib.suppress(Exception):  # and one applied with it is undone
+                self._apply(set(hooks))
             raise
         print(f"Defended: {', '.join(hooks)} now run your code. Next: lab.grade()")
 

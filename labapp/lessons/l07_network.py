@@ -107,10 +107,12 @@ class Network:
 
     def tap(self, port: int) -> Relay:
         """A relay in front of any lab port, to see what travels to it."""
+        self.lab._alive()
         return self._relay(port)
 
     def phone_app_sync(self, via: str | None = None) -> dict[str, Any]:
         """Bob's phone app signs in and fetches his inbox from its (plain HTTP) base URL."""
+        self.lab._alive()
         token = new_session(self.lab.store, "bob", "phone-app")
         with lab_client(via or self.wifi.url()) as http:
             response = http.get("/inbox", headers={"Authorization": f"Bearer {token}"})
@@ -118,6 +120,7 @@ class Network:
 
     def impostor(self, kind: str) -> Impostor:
         """An impostor of the API: ``other-ca``, ``wrong-name`` or ``expired`` certificate."""
+        self.lab._alive()
         if kind not in IMPOSTORS:
             raise ValueError(f"no impostor {kind!r}; choose one of {', '.join(IMPOSTORS)}")
         if kind not in self._impostors:
@@ -139,6 +142,7 @@ class Network:
         ``via`` is where its connection really goes: an attacker on the path (a rogue
         access point, a poisoned DNS answer) decides that, not the job.
         """
+        self.lab._alive()
         token = new_session(self.lab.store, "svc-reports", "reports-job")
         client = self.lab.guard.call_blocking(
             "make_client", self.lab.state.hooks["make_client"], self.lab.ca_file
@@ -160,6 +164,9 @@ class Network:
 
     def service_client(self, service: str | None) -> httpx.Client:
         """An HTTPS client of the service port, presenting ``service``'s certificate."""
+        self.lab._alive()
+        if service is not None and service not in SERVICES:
+            raise ValueError(f"no service {service!r}; the services are {', '.join(SERVICES)}")
         files = self.certs[service] if service else None
         return lab_client(self.service_url, verify=self.ca.client_context(files))
 

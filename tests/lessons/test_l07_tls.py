@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from labapp import BadHook, DefenseBreached, Lab, start_lab
+from labapp import BadHook, DefenseBreached, Lab, LabStopped, start_lab
 from labapp.grading import run_item
 from labapp.lessons.l07_tls import LESSON
 from labapp.tls import legacy_context
@@ -274,3 +274,12 @@ def test_stopping_the_lab_leaves_no_port_or_thread_behind() -> None:
             assert probe.connect_ex(("127.0.0.1", port)) != 0
     leftovers = [t.name for t in threading.enumerate() if t.name.startswith("lab-")]
     assert not leftovers
+    with pytest.raises(LabStopped):
+        lab.net.impostor("expired")
+
+
+def test_unknown_impostors_and_services_are_named(lab07: Lab) -> None:
+    with pytest.raises(ValueError, match="other-ca, wrong-name, expired"):
+        lab07.net.impostor("self-signed")
+    with pytest.raises(ValueError, match="billing, reports"):
+        lab07.net.service_client("payroll")
