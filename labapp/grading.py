@@ -175,7 +175,11 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         # A dropped connection is a rejection only where the lesson says so (TLS).
         passed = not observed.succeeded and not server_errors
         passed = passed and not broken and (not transport_error or item.transport_error_blocks)
-        expected = "blocked (4xx)"
+        expected = (
+            "blocked (4xx or a refused handshake)"
+            if item.transport_error_blocks
+            else ("blocked (4xx)")
+        )
         hint = item.fix or (item.hints[0] if item.hints else "")
     else:
         passed = observed.succeeded and not server_errors and not transport_error
@@ -183,7 +187,7 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         hint = item.hint or (
             "a real user must still be able to do this: is your defense denying too much?"
         )
-    observed_text = _describe(observed, is_attack)
+    observed_text = observed.detail if broken else _describe(observed, is_attack)
     if server_errors:
         if observed.status is None or observed.status < 500:
             observed_text += f"; server error {server_errors[0]} on the way"

@@ -103,6 +103,7 @@ class Lab:
             flags=FlagBook(lesson.id, lesson.flag_names),
             guard=self.guard,
             hooks={hook.name: hook.weak for hook in lesson.hooks},
+            weak={hook.name: hook.weak for hook in lesson.hooks},
         )
         self._hints_shown: dict[str, int] = {}
         self._side_servers: list[LabServer] = []
@@ -135,27 +136,7 @@ class Lab:
     # -- the server ---------------------------------------------------------------------
 
     def _build_app(self) -> FastAPI:
-        app = self.lesson.create_app(self.state)
-
-        async def hook_failed(request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=500)
-
-        async def hook_timeout(request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=504)
-
-        async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-            # FastAPI's own handler echoes the input back: that can be a password, and an
-            # unencodable one (a lone surrogate) turns the 422 into a bare 500.
-            errors = [
-                {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))}
-                for error in getattr(exc, "errors", list)()
-            ]
-            return JSONResponse({"detail": errors}, status_code=422)
-
-        app.add_exception_handler(HookFailed, hook_failed)
-        app.add_exception_handler(HookTimeout, hook_timeout)
-        app.add_exception_handler(RequestValidationError, invalid_request)
-        return app
+        return install_handlers(self.lesson.create_app(self.state))
 
     @property
     def users(self) -> list[dict[str, Any]]:
@@ -210,6 +191,8 @@ class Lab:
 
     def undefend(self) -> None:
         """Put the weak defaults back (to replay an attack after defending)."""
+        __tracebackhide__ = True
+        self._alive()
         self.state.hooks.update({hook.name: hook.weak for hook in self.lesson.hooks})
         self._apply({hook.name for hook in self.lesson.hooks})
 
@@ -399,6 +382,30 @@ class Lab:
             f"<p>Exercises: {exercises}</p>"
             f"<p>{self.lesson.try_this}</p></div>"
         )
+
+
+def install_handlers(app: FastAPI) -> FastAPI:
+    """The error answers every lab app gives: a hook's crash or hang named, input never echoed."""
+
+    async def hook_failed(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    async def hook_timeout(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=504)
+
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's own handler echoes the input back: that can be a password, and an
+        # unencodable one (a lone surrogate) turns the 422 into a bare 500.
+        errors = [
+            {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))}
+            for error in getattr(exc, "errors", list)()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    app.add_exception_handler(HookFailed, hook_failed)
+    app.add_exception_handler(HookTimeout, hook_timeout)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    return app
 
 
 def _first(names: dict[str, Any]) -> str:

@@ -88,6 +88,11 @@ class LabState:
     hooks: dict[str, Callable[..., Any]]
     users: list[dict[str, Any]] = field(default_factory=list)
     outages: set[str] = field(default_factory=set)
+    weak: dict[str, Callable[..., Any]] = field(default_factory=dict)  # the shipped hooks
+
+    def is_weak(self, hook: str) -> bool:
+        """Is ``hook`` still the shipped weak default? (Flags go only to attacks on those.)"""
+        return self.hooks.get(hook) is self.weak.get(hook)
 
     async def call(self, hook: str, *args: Any) -> Any:
         """Call the current implementation of ``hook`` (weak or learner's) under the guard."""

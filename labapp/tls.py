@@ -94,8 +94,9 @@ def client_context(ca_file: Path, client: CertFiles | None = None) -> ssl.SSLCon
 def legacy_context(server: bool, *, maximum: bool = False) -> ssl.SSLContext:
     """A context that allows TLS 1.0 and 1.1: what the weak lab and the downgrade probe use.
 
-    Python deprecates those versions (and warns); OpenSSL also needs security level 0 to
-    offer the old cipher suites they depend on.
+    Python deprecates those versions (and warns); OpenSSL 3 allows them only at security
+    level 0, since their handshake signatures use SHA-1 and MD5. That level also lets in
+    weak cipher suites (CBC with SHA-1 MACs), as old servers had them.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
     with warnings.catch_warnings():

@@ -22,6 +22,7 @@ from labapp.lessons.l07_network import new_session
 from labapp.server import LOOPBACK
 from labapp.tls import client_context, legacy_context
 
+WEAK_SUITES = "ECDHE-ECDSA-NULL-SHA:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0"
 YEAR = 31_536_000  # seconds: the HSTS max-age OWASP and ASVS 5 (3.4.1) ask for
 
 
@@ -43,7 +44,7 @@ def attack_sniff(lab: Any, http: httpx.Client) -> Observed:
         lab.net.phone_app_sync(via=wire.url())
         found = re.search(rb"Bearer ([\w.~+/-]+)", wire.captured())
     finally:
-        wire.stop()
+        lab.net.untap(wire)
     if found is None:
         return Observed(False, None, "no bearer token crossed the wire")
     response = http.get("/inbox", headers=auth(found.group(1).decode()))
@@ -72,31 +73,47 @@ def attack_plain_http(lab: Any, http: httpx.Client) -> Observed:
     return Observed(False, status, "refused with and without a token")
 
 
-def attack_old_tls(lab: Any, http: httpx.Client) -> Observed:
-    """A client that offers only TLS 1.0/1.1 (RFC 8996: MUST NOT be negotiated)."""
-    context = legacy_context(server=False, maximum=True)
+def _handshake_with(lab: Any, context: ssl.SSLContext) -> Observed:
     context.load_verify_locations(lab.ca_file)
     try:
         with (
             socket.create_connection((LOOPBACK, lab.server.port), timeout=3) as raw,
             context.wrap_socket(raw, server_hostname=LOOPBACK) as tls,
         ):
-            version = tls.version()
+            version, cipher = tls.version(), (tls.cipher() or ("?",))[0]
     except (ssl.SSLError, OSError) as exc:
         return Observed(False, None, f"handshake refused ({type(exc).__name__})")
-    return Observed(True, None, f"the HTTPS port negotiated {version}")
+    return Observed(True, None, f"the HTTPS port negotiated {version} with {cipher}")
+
+
+def attack_old_tls(lab: Any, http: httpx.Client) -> Observed:
+    """A client that offers only TLS 1.0/1.1 (RFC 8996: MUST NOT be negotiated)."""
+    return _handshake_with(lab, legacy_context(server=False, maximum=True))
+
+
+def attack_weak_ciphers(lab: Any, http: httpx.Client) -> Observed:
+    """A TLS 1.2 client offering only a NULL-encryption suite and CBC suites with SHA-1 MACs."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(WEAK_SUITES)
+    return _handshake_with(lab, context)
 
 
 def attack_no_hsts(lab: Any, http: httpx.Client) -> Observed:
-    response = http.get("/health")
-    value = response.headers.get("strict-transport-security")
-    found = re.search(r'max-age\s*=\s*"?(\d+)', value or "", re.IGNORECASE)
-    max_age = int(found.group(1)) if found else 0
-    missing = max_age < YEAR
-    detail = f"Strict-Transport-Security: {value!r}" if value else "no Strict-Transport-Security"
-    if value and missing:
-        detail += f" (max-age {max_age} s is under one year, {YEAR} s)"
-    return Observed(missing, response.status_code, detail)
+    """Every HTTPS response, errors included, must carry HSTS of a year or more."""
+    bob = auth(user_token(lab.state, "bob"))
+    for path, headers in (("/health", {}), ("/inbox", bob), ("/reports/daily", {})):
+        response = http.get(path, headers=headers)
+        value = response.headers.get("strict-transport-security")
+        found = re.search(r'max-age\s*=\s*"?(\d+)', value or "", re.IGNORECASE)
+        max_age = int(found.group(1)) if found else 0
+        if max_age < YEAR:
+            detail = f"GET {path} (HTTP {response.status_code}): "
+            detail += f"Strict-Transport-Security: {value!r}" if value else "no HSTS header"
+            if value:
+                detail += f" (max-age {max_age} s is under one year, {YEAR} s)"
+            return Observed(True, response.status_code, detail)
+    return Observed(False, response.status_code, f"HSTS on every response: {value!r}")
 
 
 def _job_against(lab: Any, kinds: tuple[str, ...]) -> Observed:
@@ -124,7 +141,14 @@ def attack_bad_certificate(lab: Any, http: httpx.Client) -> Observed:
 
 
 def attack_spoofed_identity(lab: Any, http: httpx.Client) -> Observed:
-    """X-Client-Cert-CN: billing, from the reports service's connection and from none."""
+    """X-Client-Cert-CN: billing, from the reports service's connection and from none.
+
+    Then identify_service itself is asked about a request that carries the header and no
+    verified certificate: a header kept as a fallback would only wait for the day someone
+    relaxes CERT_REQUIRED.
+    """
+    from labapp.lessons.l07_tls import TransportRequest  # it imports this module
+
     last = None
     for cert in ("reports", None):
         try:
@@ -137,7 +161,19 @@ def attack_spoofed_identity(lab: Any, http: httpx.Client) -> Observed:
         if response.is_success:
             who = f"the {cert} certificate" if cert else "no certificate"
             return Observed(True, last, f"X-Client-Cert-CN: billing, sent with {who}")
+    headers = {"x-client-cert-cn": "billing"}
+    request = TransportRequest("GET", "/internal/payouts", "https", headers, None, None, None, _no)
+    answer = lab.guard.call_blocking(
+        "identify_service", lab.state.hooks["identify_service"], request
+    )
+    if answer is not None:
+        detail = f"identify_service answered {answer!r} for a request with no certificate"
+        return Observed(True, last, detail + " and X-Client-Cert-CN: billing")
     return Observed(False, last)
+
+
+def _no() -> None:
+    """A revoke_token() that does nothing: the probe request has no token."""
 
 
 def _handshake(lab: Any, http: httpx.Client, cert: str | None, what: str) -> Observed:
@@ -231,6 +267,15 @@ ATTACKS = (
         flag=False,
     ),
     Attack(
+        "weak-ciphers",
+        "a TLS 1.2 client offering only NULL-encryption and SHA-1 CBC suites connects",
+        ("OWASP TLS Cheat Sheet, 'Only Support Strong Ciphers'; RFC 9325 §4.1.",),
+        attack_weak_ciphers,
+        fix="server_tls: keep Python's default cipher list (no NULL, no SHA-1 suites); "
+        "never set_ciphers('...@SECLEVEL=0').",
+        flag=False,
+    ),
+    Attack(
         "no-hsts",
         "HTTPS responses lack Strict-Transport-Security with max-age of a year or more",
         ("RFC 6797; OWASP HSTS Cheat Sheet; ASVS 5 3.4.1.",),
@@ -269,7 +314,8 @@ ATTACKS = (
         "spoofed-identity",
         "X-Client-Cert-CN: billing on the service port makes any caller the billing service",
         (
-            "with lab.net.service_client('reports') as c: c.get('/internal/usage') is legit.",
+            "with lab.net.service_client('reports') as c: c.get('/internal/usage', "
+            "headers={'X-Client-Cert-CN': 'reports'}) is a call as the proxy would label it.",
             "The service trusts X-Client-Cert-CN, 'set by the proxy'. Who else can set it?",
             "c.get('/internal/payouts', headers={'X-Client-Cert-CN': 'billing'})",
         ),

@@ -69,7 +69,8 @@ class Impostor:
 
 class Network:
     def __init__(self, lab: Lab) -> None:
-        from labapp.lessons.l07_tls import create_service_app  # the two import each other
+        from labapp.lab import install_handlers  # lab imports the lessons: import late
+        from labapp.lessons.l07_tls import create_service_app
 
         assert lab.ca is not None  # lesson 07 is always served over HTTPS
         self.lab, self.ca = lab, lab.ca
@@ -88,9 +89,8 @@ class Network:
             self.plain = self._serve(LabServer(lab.server.app))
             self.wifi = self._relay(self.plain.port)
             context = context_from_hook(self.lab, "service_tls")
-            self.service = self._serve(
-                LabServer(create_service_app(lab.state), ssl_context=context)
-            )
+            app = install_handlers(create_service_app(lab.state))
+            self.service = self._serve(LabServer(app, ssl_context=context))
         except BaseException:
             self.stop()
             raise
@@ -109,6 +109,11 @@ class Network:
         """A relay in front of any lab port, to see what travels to it."""
         self.lab._alive()
         return self._relay(port)
+
+    def untap(self, relay: Relay) -> None:
+        relay.stop()
+        if relay in self._relays:
+            self._relays.remove(relay)
 
     def phone_app_sync(self, via: str | None = None) -> dict[str, Any]:
         """Bob's phone app signs in and fetches his inbox from its (plain HTTP) base URL."""
@@ -151,30 +156,55 @@ class Network:
             raise self.lab.guard.bad_result(
                 "make_client", f"must return an httpx.Client, not {type(client).__name__}"
             )
-        with client:
-            try:
+        try:
+            with client:
                 response = client.get(
                     f"{via or self.lab.url}/reports/daily",
                     headers={"Authorization": f"Bearer {token}"},
                     timeout=5,
                 )
-            except httpx.TransportError as exc:
-                return {"status": None, "error": f"{type(exc).__name__}: {exc}"}
+        except httpx.TransportError as exc:
+            return {"status": None, "error": f"{type(exc).__name__}: {exc}"}
+        except RuntimeError as exc:  # e.g. a client made once and already closed
+            problem = f"a client that cannot send: {exc}"
+            raise self.lab.guard.bad_result("make_client", problem) from None
+        finally:
+            self._record_capture(token)
         return {"status": response.status_code}
 
+    def _record_capture(self, token: str) -> None:
+        """If an impostor got the job's token, say which: that token now earns its flag.
+
+        Only the shipped client falls for an impostor here; a client of yours that hands its
+        token over some other way has not been fooled by a certificate.
+        """
+        if not self.lab.state.is_weak("make_client"):
+            return
+        for impostor in self._impostors.values():
+            if f"Bearer {token}" in impostor.captured:
+                self.lab.store.execute(
+                    "UPDATE sessions SET given_to = ? WHERE token = ? AND given_to = ?",
+                    (impostor.kind, token, "reports-job"),
+                )
+
     def service_client(self, service: str | None) -> httpx.Client:
-        """An HTTPS client of the service port, presenting ``service``'s certificate."""
+        """An HTTPS client of the service port, presenting ``service``'s certificate.
+
+        ``"billing"`` and ``"reports"`` are the services' own; ``"rogue"`` (CN=billing, from
+        another CA) and ``"expired"`` (CN=billing, course CA) are the bad ones; None, none.
+        """
         self.lab._alive()
-        if service is not None and service not in SERVICES:
-            raise ValueError(f"no service {service!r}; the services are {', '.join(SERVICES)}")
+        if service is not None and service not in self.certs:
+            names = ", ".join(self.certs)
+            raise ValueError(f"no certificate {service!r}; the lab has: {names} (or None)")
         files = self.certs[service] if service else None
         return lab_client(self.service_url, verify=self.ca.client_context(files))
 
     # -- settings the learner changes (server_tls, service_tls) --------------------------
 
     def apply(self, names: set[str]) -> None:
-        if "server_tls" in names:
-            self._swap(self.lab.server, "server_tls", self.lab.url + "/health", None)
+        if "server_tls" in names:  # no route: no hook runs, so a bad header is not blamed on TLS
+            self._swap(self.lab.server, "server_tls", self.lab.url + "/no-such-route", None)
         if "service_tls" in names:
             self._swap(
                 self.service, "service_tls", self.service_url + "/health", self.certs["billing"]
@@ -189,10 +219,13 @@ class Network:
                 http.get(probe)
         except httpx.TransportError as exc:
             server.restart(old)
+            advice = "Did you load_cert_chain(files.cert, files.key)?"
+            if cert is not None:
+                advice += " If you require client certificates, load_verify_locations(files.ca)."
             raise BadHook(
                 f"{hook}: a client that trusts the course CA could not connect to a server "
-                f"using your context ({type(exc).__name__}: {exc}). Did you load_cert_chain("
-                "files.cert, files.key)? The previous setting is back in place."
+                f"using your context ({type(exc).__name__}: {exc}). {advice} The previous "
+                "setting is back in place."
             ) from None
 
     # -- plumbing --------------------------------------------------------------------------
@@ -208,16 +241,10 @@ class Network:
         return relay
 
     def _impostor_app(self, impostor: Impostor) -> Starlette:
-        store = self.lab.store
-
         async def anything(request: Request) -> JSONResponse:
             header = request.headers.get("authorization", "")
             if header:
                 impostor.captured.append(header)
-                token = header.partition(" ")[2].strip()
-                store.execute(
-                    "UPDATE sessions SET given_to = ? WHERE token = ?", (impostor.kind, token)
-                )
             return JSONResponse({"report": "nothing to see here"})
 
         return Starlette(routes=[Route("/{path:path}", anything)])

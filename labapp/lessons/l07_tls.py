@@ -10,6 +10,7 @@ RFC 6797 (HSTS), RFC 8996 and RFC 9325 §3.1.1 (TLS versions), RFC 6750 §5.3.
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,13 +63,20 @@ class TransportRequest:
         self._revoke()
 
 
+def _owner(state: LabState, token: str | None) -> str:
+    row = state.store.one("SELECT username FROM sessions WHERE token = ?", (token,))
+    return row["username"] if row else "anonymous"
+
+
 def transport_request(state: LabState, request: Request) -> TransportRequest:
     token = bearer_token(request)
 
     def revoke() -> None:
         if token:
+            owner = _owner(state, token)
             state.store.execute("DELETE FROM sessions WHERE token = ?", (token,))
-            state.store.audit("?", "revoke", request.url.path, "deny", "token revoked")
+            path = request.url.path
+            state.store.audit(owner, "revoke token", path, "deny", "it was sent over plain HTTP")
 
     return TransportRequest(
         method=request.method,
@@ -174,13 +182,21 @@ def seed(state: LabState) -> None:
 
 
 def _headers(state: LabState, value: Any) -> dict[str, str]:
-    if isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    if not (
+        isinstance(value, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     ):
-        return value
-    raise state.guard.bad_result(
-        "security_headers", f"must return a dict of str, not {value!r:.40}"
-    )
+        problem = f"must return a dict of str, not {value!r:.40}"
+        raise state.guard.bad_result("security_headers", problem)
+    for name, text in value.items():
+        if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(text):
+            problem = f"{name!r}: {text!r:.40} is not a valid HTTP header (RFC 9110 §5)"
+            raise state.guard.bad_result("security_headers", problem)
+    return value
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # printable ASCII: no CR, LF or NUL
 
 
 def create_app(state: LabState) -> FastAPI:
@@ -192,12 +208,13 @@ def create_app(state: LabState) -> FastAPI:
         if req.scheme == "https":
             request.state.extra_headers = _headers(state, await state.call("security_headers", req))
             return
-        if req.token:  # it crossed the network in clear, whatever happens next
+        actor = _owner(state, req.token)
+        if req.token and state.is_weak("on_plain_http"):  # it crossed the wire in clear
             store.execute("UPDATE sessions SET seen_in_clear = 1 WHERE token = ?", (req.token,))
         if await state.call("on_plain_http", req) is True:
-            store.audit("?", f"{req.method} {req.path}", "http", "allow", "served over plain HTTP")
+            store.audit(actor, f"{req.method} {req.path}", "http", "allow", "served in clear")
             return
-        store.audit("?", f"{req.method} {req.path}", "http", "deny", "plain HTTP refused")
+        store.audit(actor, f"{req.method} {req.path}", "http", "deny", "plain HTTP refused")
         raise HTTPException(
             403,
             "this API is served over HTTPS only. Any credential you sent has crossed the "
@@ -285,7 +302,7 @@ def create_service_app(state: LabState) -> FastAPI:
     @app.get("/internal/payouts", summary="Merchant payouts (billing service only)")
     def payouts(request: Request, who: str = Depends(service)) -> dict[str, Any]:
         result: dict[str, Any] = {"payouts": PAYOUTS, "caller": who}
-        if request.state.spoofed:
+        if request.state.spoofed and state.is_weak("identify_service"):
             result["flag"] = state.flag("spoofed-identity")
         return result
 

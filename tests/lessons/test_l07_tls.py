@@ -179,7 +179,8 @@ def test_a_server_that_still_allows_tls_1_0_is_caught(lab07: Lab) -> None:
         context.load_cert_chain(files.cert, files.key)
         return context
 
-    assert _with(lab07, server_tls=compatible) == {"old-tls"}
+    # TLS 1.0 and 1.1 have no AEAD suites: allowing them lets SHA-1 CBC suites in too.
+    assert _with(lab07, server_tls=compatible) == {"old-tls", "weak-ciphers"}
 
 
 def test_optional_client_certificates_are_caught(lab07: Lab) -> None:
@@ -193,11 +194,44 @@ def test_optional_client_certificates_are_caught(lab07: Lab) -> None:
     assert _with(lab07, service_tls=optional) == {"no-client-cert"}
 
 
-def test_an_identity_header_kept_as_a_fallback_is_caught(lab07: Lab) -> None:
-    def header_first(req: Any) -> str | None:
-        return req.headers.get("x-client-cert-cn") or req.client_cert_cn
+def _header_first(req: Any) -> str | None:
+    return req.headers.get("x-client-cert-cn") or req.client_cert_cn
 
-    assert _with(lab07, identify_service=header_first) == {"spoofed-identity"}
+
+def _header_as_fallback(req: Any) -> str | None:
+    return req.client_cert_cn or req.headers.get("x-client-cert-cn")
+
+
+@pytest.mark.parametrize("identify", [_header_first, _header_as_fallback])
+def test_an_identity_header_read_at_all_is_caught(lab07: Lab, identify: Any) -> None:
+    """Even as a fallback that CERT_REQUIRED makes unreachable today."""
+    assert _with(lab07, identify_service=identify) == {"spoofed-identity"}
+
+
+def test_a_sound_version_floor_with_weak_ciphers_is_caught(lab07: Lab) -> None:
+    def floor_only(files: Any) -> ssl.SSLContext:
+        context = legacy_context(server=True)  # the shipped context...
+        context.minimum_version = ssl.TLSVersion.TLSv1_2  # ...with the version fixed
+        context.load_cert_chain(files.cert, files.key)
+        return context
+
+    assert _with(lab07, server_tls=floor_only) == {"weak-ciphers"}
+
+
+def test_hsts_on_some_responses_only_is_caught(lab07: Lab) -> None:
+    def health_only(req: Any) -> dict[str, str]:
+        return {"Strict-Transport-Security": "max-age=31536000"} if req.path == "/health" else {}
+
+    assert _with(lab07, security_headers=health_only) == {"no-hsts"}
+
+
+def test_a_header_that_would_split_the_response_is_a_hook_error_not_a_tls_one(lab07: Lab) -> None:
+    def injected(req: Any) -> dict[str, str]:
+        return {"Strict-Transport-Security": "max-age=31536000\r\nSet-Cookie: x=1"}
+
+    lab07.defend(**{**solution(), "security_headers": injected})  # server_tls is not blamed
+    row = _row(lab07, "https-works")
+    assert not row.passed and "security_headers() returned" in row.observed
 
 
 def test_any_valid_certificate_as_billing_is_caught(lab07: Lab) -> None:
@@ -281,5 +315,41 @@ def test_stopping_the_lab_leaves_no_port_or_thread_behind() -> None:
 def test_unknown_impostors_and_services_are_named(lab07: Lab) -> None:
     with pytest.raises(ValueError, match="other-ca, wrong-name, expired"):
         lab07.net.impostor("self-signed")
-    with pytest.raises(ValueError, match="billing, reports"):
+    with pytest.raises(ValueError, match="billing, reports, expired, rogue"):
         lab07.net.service_client("payroll")
+
+
+def test_undefend_after_stop_says_the_lab_is_stopped() -> None:
+    lab = start_lab("07-tls")
+    lab.stop()
+    with pytest.raises(LabStopped):
+        lab.undefend()
+
+
+# -- flags only for the attack itself ---------------------------------------------------
+
+
+def test_a_token_sent_to_one_impostor_by_hand_earns_only_the_first_flag(lab07: Lab) -> None:
+    """Relaying a captured token to the 'expired' impostor yourself fools no client."""
+    first = lab07.net.impostor("other-ca")
+    lab07.net.reports_job(via=first.url)
+    header = first.captured[-1]
+    expired = lab07.net.impostor("expired").url
+    httpx.get(expired, headers={"Authorization": header}, verify=False)  # noqa: S501 - an attack
+    body = lab07.client.get("/reports/daily", headers={"Authorization": header}).json()
+    lab07.check_flag("impostor-server", body["flag"])
+
+
+def test_a_hook_that_leaks_what_it_sees_earns_no_flag(lab07: Lab) -> None:
+    seen: list[str] = []
+
+    def stash(req: Any) -> bool:
+        seen.append(req.token)
+        return True
+
+    lab07.defend(on_plain_http=stash, identify_service=lambda req: "billing")
+    lab07.net.phone_app_sync()
+    assert "flag" not in lab07.client.get("/inbox", headers=_bearer(seen[-1])).json()
+    with lab07.net.service_client("reports") as client:
+        body = client.get("/internal/payouts").json()
+    assert body["caller"] == "billing" and "flag" not in body
