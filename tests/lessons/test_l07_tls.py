@@ -29,19 +29,16 @@ HOOKS = (
 )
 
 
-class _NoLab:
-    """Stands in for ``lab`` when a solution cell also calls lab.defend()."""
+def solution(lab: Lab) -> dict[str, Any]:
+    """The six hooks, from the cells of the solution notebook that define them.
 
-    def defend(self, **hooks: Any) -> None:
-        pass
-
-
-def solution() -> dict[str, Any]:
-    """The six hooks, from the cells of the solution notebook that define them."""
-    found = {}
+    Those cells also try the hooks on ``lab`` and defend it, as the notebook does.
+    """
+    found: dict[str, Any] = {}
     for name in HOOKS:
-        namespace = solution_namespace("07-tls-and-mtls.ipynb", name, lab=_NoLab())
-        found[name] = namespace[name]
+        if name not in found:
+            namespace = solution_namespace("07-tls-and-mtls.ipynb", name, lab=lab)
+            found.update({hook: namespace[hook] for hook in HOOKS if hook in namespace})
     return found
 
 
@@ -123,13 +120,13 @@ def test_a_spoofed_client_cert_header_reveals_the_flag(lab07: Lab) -> None:
 
 
 def test_the_solution_stops_every_attack_and_keeps_real_traffic_twice(lab07: Lab) -> None:
-    lab07.defend(**solution())
+    lab07.defend(**solution(lab07))
     assert lab07.grade().passed
     assert lab07.grade().passed  # revoked tokens and fresh sessions: grading is repeatable
 
 
 def test_after_defending_the_attacks_fail_for_the_learner_too(lab07: Lab) -> None:
-    lab07.defend(**solution())
+    lab07.defend(**solution(lab07))
     assert lab07.net.phone_app_sync()["status"] == 403
     impostor = lab07.net.impostor("other-ca")
     outcome = lab07.net.reports_job(via=impostor.url)
@@ -141,14 +138,14 @@ def test_after_defending_the_attacks_fail_for_the_learner_too(lab07: Lab) -> Non
 
 
 def test_undefend_puts_the_weak_tls_back(lab07: Lab) -> None:
-    lab07.defend(**solution())
+    lab07.defend(**solution(lab07))
     lab07.undefend()
     assert not _row(lab07, "old-tls").passed
     assert not _row(lab07, "no-client-cert").passed
 
 
 def _with(lab: Lab, **wrong: Any) -> set[str]:
-    lab.defend(**{**solution(), **wrong})
+    lab.defend(**{**solution(lab), **wrong})
     return _failing(lab)
 
 
@@ -229,7 +226,7 @@ def test_a_header_that_would_split_the_response_is_a_hook_error_not_a_tls_one(la
     def injected(req: Any) -> dict[str, str]:
         return {"Strict-Transport-Security": "max-age=31536000\r\nSet-Cookie: x=1"}
 
-    lab07.defend(**{**solution(), "security_headers": injected})  # server_tls is not blamed
+    lab07.defend(**{**solution(lab07), "security_headers": injected})  # server_tls is not blamed
     row = _row(lab07, "https-works")
     assert not row.passed and "security_headers() returned" in row.observed
 
@@ -291,7 +288,7 @@ def test_a_server_setting_that_cannot_work_is_refused_and_the_old_one_kept(
 
 
 def test_malformed_credentials_get_4xx_from_the_defended_lab(lab07: Lab) -> None:
-    lab07.defend(**solution())
+    lab07.defend(**solution(lab07))
     for value in ("Bearer", "Bearer \x7f", "Basic Zm9vOmJhcg==", "Bearer " + "a" * 5000):
         assert lab07.client.get("/inbox", headers={"Authorization": value}).status_code == 401
 
