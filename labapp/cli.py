@@ -1,4 +1,4 @@
-"""The ``labapp`` command: generate and check notebooks, list lessons."""
+"""The ``labapp`` command: notebooks, lessons, a learner's progress, a cohort's grades."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from labapp import authoring
+from labapp import authoring, progress
 from labapp.errors import LabError
 from labapp.lessons import all_lessons
 
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
     lessons = commands.add_parser("lessons", help="list the lessons")
     lessons.set_defaults(run=_lessons)
+
+    progress.register(commands)
 
     args = parser.parse_args(argv)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import html
+import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from labapp import progress
 from labapp.errors import (
     BadHook,
     DefenseBreached,
@@ -123,6 +125,9 @@ class Lab:
             self.server = LabServer(self._build_app(), ssl_context=context)
             self.server.start()
             self.url = self.server.url
+            if self.docs_prefix:
+                # Behind jupyter-server-proxy, /docs must fetch /openapi.json under the prefix.
+                self.server.app.root_path = self.docs_prefix
             if lesson.network is not None:
                 self.net = lesson.network(self)
         except BaseException:
@@ -142,6 +147,22 @@ class Lab:
     def users(self) -> list[dict[str, Any]]:
         """The seeded users, with the credentials a legitimate client of this lab uses."""
         return self.state.users
+
+    @property
+    def docs_prefix(self) -> str:
+        """On a JupyterHub, where jupyter-server-proxy serves this lab ("" elsewhere).
+
+        The proxy speaks plain HTTP to the lab, so an HTTPS lab has no proxied address.
+        """
+        hub = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "")
+        if not hub or self.ca is not None:
+            return ""
+        return f"{hub.rstrip('/')}/proxy/{self.server.port}"
+
+    @property
+    def docs_url(self) -> str:
+        """The address of this lab's interactive API docs, for a browser."""
+        return f"{self.docs_prefix}/docs" if self.docs_prefix else f"{self.url}/docs"
 
     @property
     def ca_file(self) -> Path | None:
@@ -213,6 +234,8 @@ class Lab:
         if not report.passed:
             _show(report)
             raise DefenseBreached(report.breach_message(), report)
+        if self.lesson.hooks:
+            progress.record(self.lesson.id, progress.DEFEND)
         return report
 
     def check_flag(self, name: str, value: object) -> None:
@@ -221,6 +244,7 @@ class Lab:
         self._alive()
         self.state.flags.check(name, value)
         print(f"✅ Correct: that is the {name!r} flag of this lab.")
+        progress.record(self.lesson.id, name)
 
     def check_answer(self, name: str, answer: Any) -> Report:
         """Grade a quiz answer against the lab's truth."""
@@ -234,6 +258,7 @@ class Lab:
         if not report.passed:
             _show(report)
             raise WrongAnswer(report.breach_message(), report)
+        progress.record(self.lesson.id, name)
         return report
 
     def hint(self, name: str) -> None:
@@ -375,6 +400,7 @@ class Lab:
             f"<div style='border:1px solid #888;border-radius:6px;padding:8px 12px'>"
             f"<b>🧪 {e(self.lesson.title)}</b> — running at <code>{e(self.url)}</code> "
             f"(loopback only{e(tls_note)})<br>"
+            f"API docs: <a href='{e(self.docs_url)}' target='_blank'>{e(self.docs_url)}</a><br>"
             f"<details><summary>Seeded users</summary><table><tr>{user_head}</tr>{user_rows}"
             f"</table></details>"
             f"<details><summary>Endpoints ({len(routes)})</summary><ul>{route_items}</ul></details>"

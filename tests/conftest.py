@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +15,12 @@ import pytest
 from labapp import Lab, authoring, start_lab
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Progress goes to a throwaway file, never into the repository (or a learner's real file):
+# set at import, before any test runs, so the kernels nbval and nbclient start inherit it.
+_PROGRESS_DIR = tempfile.mkdtemp(prefix="labapp-test-progress-")
+os.environ["LABAPP_PROGRESS"] = str(Path(_PROGRESS_DIR) / ".labapp-progress.json")
+atexit.register(shutil.rmtree, _PROGRESS_DIR, ignore_errors=True)
 
 
 def _lab_fixture(lesson_id: str) -> Any:

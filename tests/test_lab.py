@@ -172,3 +172,26 @@ def test_hooks_see_the_request_context(lab01: Lab) -> None:
     lab01.defend(authorize=lambda req: seen.append(marker.get()) or True)
     lab01.client.get("/products")
     assert seen == ["set in the request"]
+
+
+def test_on_a_hub_the_docs_page_is_served_through_the_proxy_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """jupyter-server-proxy serves /user/NAME/proxy/PORT/: /docs must load its schema there."""
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")
+    with start_lab("01-unprotected") as lab:
+        prefix = f"/user/ada/proxy/{lab.server.port}"
+        assert lab.docs_url == f"{prefix}/docs"
+        assert f"{prefix}/openapi.json" in lab.client.get("/docs").text
+        assert lab.client.get("/products").status_code == 200  # graders go direct
+        assert "/orders" in lab.client.get("/openapi.json").json()["paths"]
+        assert prefix in lab._repr_html_()
+    with start_lab("00-welcome", tls=True) as lab:  # the proxy speaks HTTP only
+        assert lab.docs_url == f"{lab.url}/docs"
+
+
+def test_off_a_hub_the_docs_are_at_the_lab_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    with start_lab("00-welcome") as lab:
+        assert lab.docs_url == f"{lab.url}/docs"
+        assert "/openapi.json" in lab.client.get("/docs").text
