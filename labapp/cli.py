@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from labapp import authoring, progress
+from labapp import authoring, cohort, progress, release
 from labapp.errors import LabError
 from labapp.lessons import all_lessons
 
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     lessons.set_defaults(run=_lessons)
 
     progress.register(commands)
+    cohort.register(commands)
+    release.register(commands)
 
     args = parser.parse_args(argv)
     try:

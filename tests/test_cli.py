@@ -124,3 +124,12 @@ def test_strip_of_a_missing_path_is_a_one_line_error(tmp_path, capsys) -> None:
     """A wrong path gives a `labapp:` message and exit 2, not a traceback."""
     assert main(["strip", "--check", str(tmp_path / "missing.ipynb")]) == 2
     assert "no such notebook" in capsys.readouterr().err
+
+
+def test_the_cohort_commands_are_wired_in(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`labapp release` and `labapp grade` are reachable from the command itself."""
+    assert main(["release", str(tmp_path / "release")]) == 0
+    assert (tmp_path / "release" / "notebooks").is_dir()
+    assert not (tmp_path / "release" / "solutions").exists()
+    assert main(["grade", str(tmp_path / "no-such-folder")]) == 2
+    assert "labapp:" in capsys.readouterr().err

@@ -173,3 +173,14 @@ def test_make_notebooks_changes_nothing_on_a_consistent_repository() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "wrote 0 notebook(s)" in result.stdout and "stripped 0 notebook(s)" in result.stdout
     assert {path: path.read_bytes() for path in paths} == before
+
+
+def test_every_file_the_readme_links_exists() -> None:
+    """The instructor, grading and JupyterHub guides the README points to are there."""
+    links = re.findall(r"\]\(((?!https?:)[^)#]+)\)", README)
+    assert links, "the README links its guides"
+    for link in links:
+        assert (ROOT / link).is_file(), link
+    for guide in sorted((ROOT / "docs").glob("*.md")):
+        for link in re.findall(r"\]\(((?!https?:)[^)#]+)\)", guide.read_text()):
+            assert (guide.parent / link).is_file(), f"{guide.name}: {link}"
