@@ -235,8 +235,16 @@ def restore(learner: Any, canon: Canonical) -> tuple[Any, list[str], dict[int, A
             continue
         fresh = copy.deepcopy(wanted)
         found = by_id.get(wanted.get("id")) if wanted.get("id") else None
-        if found is None and spare[tag]:
-            found = spare[tag].pop(0)
+        if found is None:
+            # Only a cell that does the same job: a stray copy of another grader must not
+            # be paired with this one (its place and its note would both be wrong).
+            # Failing that, one that grades nothing recognisable any more (edited to `pass`):
+            # it stands where the grader stood.
+            same = [c for c in spare[tag] if _does(c) == _does(wanted)]
+            same = same or [c for c in spare[tag] if not _does(c)]
+            if same:
+                found = same[0]
+                spare[tag].remove(found)
         if found is not None:
             change = _changes(found, wanted)
             cells[next(i for i, c in enumerate(cells) if c is found)] = fresh
@@ -256,6 +264,41 @@ def restore(learner: Any, canon: Canonical) -> tuple[Any, list[str], dict[int, A
     nb.cells = cells
     nb.nbformat, nb.nbformat_minor = 4, max(int(nb.get("nbformat_minor", 5)), 5)
     return nb, notes, placed
+
+
+def _does(cell: Any) -> tuple[str, ...]:
+    """What a protected cell does: the exercises it grades, or the lab it starts."""
+    source = _source(cell)
+    graded = tuple(
+        "defend" if call == "grade" else name for call, name in _EXERCISE.findall(source)
+    )
+    return graded or tuple(_LESSON.findall(source))
+
+
+# Cells that change the lab or the course's code from inside the notebook: everything runs
+# in the learner's kernel, so such a cell can make any grader pass. Flagged, not failed.
+_TAMPERING = re.compile(
+    r"""\blab\s*\.\s*\w+\s*(?:=(?!=)|\+=)   # lab.grade = ..., lab.check_flag = ...
+    |\bsetattr\s*\(                             # setattr(lab, ...), setattr(Lab, ...)
+    |\bLab\s*\.\s*\w+\s*=(?!=)                # Lab.grade = ...
+    |\blabapp(?:\.\w+)+\s*=(?!=)               # labapp.lab.Lab = ...
+    |\bsys\s*\.\s*modules\b                   # swapping modules
+    |\b(?:unittest\.)?mock\b                    # mock.patch
+    """,
+    re.VERBOSE,
+)
+
+
+def tampering(learner: Any) -> list[str]:
+    """The learner's own code cells that assign to the lab or the course's code."""
+    found = []
+    for number, cell in enumerate(c for c in learner.cells if c.get("cell_type") == "code"):
+        if _protected(cell):
+            continue
+        for line in _source(cell).splitlines():
+            if _TAMPERING.search(line.split("#", 1)[0]):
+                found.append(f"code cell {number + 1}: {line.strip()[:100]}")
+    return found
 
 
 def _insertion_point(cells: list[Any], canon: Canonical, index: int, placed: dict) -> int:
@@ -290,6 +333,7 @@ class Outcome:
     results: dict[str, tuple[str, str]]
     notes: list[str]
     seconds: float = 0.0
+    tampered: bool = False  # a learner cell assigns to the lab or labapp: check by hand
 
 
 @dataclass
@@ -320,6 +364,12 @@ def grade_notebook(job: Job, settings: Settings) -> Outcome:
         first = str(exc).strip().split("\n")[0][:300]
         return everything("error", f"the notebook could not be read: {first}")
     job.notes.extend(notes)
+    suspicious = tampering(learner)
+    job.notes.extend(
+        f"Check by hand: this line changes the lab or the course's code, which can make a "
+        f"grader pass without the work ({line})"
+        for line in suspicious
+    )
     (folder / f"{PROBE}.py").write_text(_PROBE_SOURCE, encoding="utf-8")
     try:
         run = _run_pytest(folder, target, settings)
@@ -331,7 +381,9 @@ def grade_notebook(job: Job, settings: Settings) -> Outcome:
     results = {}
     for exercise, index in canon.exercises.items():
         results[exercise] = _status(numbers[id(placed[index])], run, sources, settings)
-    return Outcome(job.learner, canon.name, results, job.notes, time.monotonic() - started)
+    outcome = Outcome(job.learner, canon.name, results, job.notes, time.monotonic() - started)
+    outcome.tampered = bool(suspicious)
+    return outcome
 
 
 @dataclass
@@ -475,9 +527,15 @@ def _status(number: int, run: Run, sources: list[str], settings: Settings) -> tu
     cell = run.cells.get(number)
     if cell is None:
         if run.killed:
-            return "timeout", (
-                f"the notebook ran past its {settings.notebook_timeout:g} s wall-clock "
-                "limit before this grader cell finished"
+            running = next(n for n in range(len(sources) + 1) if n not in run.cells)
+            if number == running:
+                return "timeout", (
+                    f"the notebook ran past its {settings.notebook_timeout:g} s wall-clock "
+                    "limit while this grader cell ran"
+                )
+            return "fail", (
+                f"never ran: the notebook ran past its {settings.notebook_timeout:g} s "
+                f"wall-clock limit in {named(running)}"
             )
         return "error", run.problem or "nbval did not report this grader cell"
     text = _clean(cell["text"])
@@ -488,8 +546,8 @@ def _status(number: int, run: Run, sources: list[str], settings: Settings) -> tu
     if cell["outcome"] in ("xfailed", "skipped"):
         late = [n for n, c in sorted(run.cells.items()) if _timed_out(c) and n < number]
         reason = (
-            f"{named(late[0])} ran past the {settings.cell_timeout:g} s cell timeout, and "
-            "nbval fails every cell after a timeout"
+            f"{named(late[0])} ran past the {settings.cell_timeout:g} s cell timeout and "
+            "was interrupted; this grader then failed"
             if late
             else text or "nbval skipped this cell"
         )
@@ -573,11 +631,24 @@ def grade_cohort(
         raise GradingError(f"{submissions}: no learner folders in it (SUBMISSIONS/<learner>/)")
     jobs = []
     for learner in learners:
-        for path in sorted((submissions / learner.name).glob("*.ipynb")):
+        seen: set[str] = set()
+        for path in sorted((submissions / learner.name).rglob("*.ipynb")):
+            if ".ipynb_checkpoints" in path.parts:
+                continue
+            if path.name in canon and path.name in seen:
+                where = path.relative_to(submissions / learner.name)
+                learner.skipped.append(f"{where}: handed in twice; the first copy was graded")
+                print(
+                    f"{learner.name}/{path.name}: handed in twice, the first graded",
+                    file=sys.stderr,
+                )
+                continue
+            seen.add(path.name)
             if path.name in canon:
                 jobs.append(Job(learner.name, canon[path.name], path))
             else:
-                learner.skipped.append(path.name)
+                where = path.relative_to(submissions / learner.name)
+                learner.skipped.append(f"{where}: not a notebook of this course")
                 print(
                     f"{learner.name}/{path.name}: not a notebook of this release, skipped",
                     file=sys.stderr,
@@ -606,11 +677,18 @@ def write_csv(path: Path, learners: list[Learner], canon: dict[str, Canonical]) 
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(["learner", *columns, "passed", "total"])
+        writer.writerow(["learner", *columns, "passed", "total", "tampered"])
         for learner in learners:
             row = learner.statuses(canon)
             passed = sum(status == "pass" for status in row.values())
-            writer.writerow([learner.name, *(row[c] for c in columns), passed, len(columns)])
+            tampered = [n for n, o in learner.outcomes.items() if o.tampered]
+            name = (
+                f"'{learner.name}"
+                if learner.name.startswith(("=", "+", "-", "@"))
+                else (learner.name)
+            )
+            cells = [name, *(row[c] for c in columns), passed, len(columns), " ".join(tampered)]
+            writer.writerow(cells)
 
 
 def _summary(learner: Learner, canon: dict[str, Canonical]) -> str:
@@ -659,7 +737,7 @@ def feedback_html(learner: Learner, canon: dict[str, Canonical]) -> str:
         parts.append("</table>")
     if learner.skipped:
         parts.append("<h2>Not graded</h2><ul>")
-        parts += [f"<li>{e(n)}: not a notebook of this course</li>" for n in learner.skipped]
+        parts += [f"<li>{e(n)}</li>" for n in learner.skipped]
         parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -74,6 +74,21 @@ def release_makefile(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n") + "\n"
 
 
+def release_readme(text: str) -> str:
+    """The README without its instructors' section (solutions/, docs/, the course's tests)."""
+    text = re.sub(r"\n## For instructors\n.*?(?=\n## |\Z)", "\n", text, flags=re.DOTALL)
+    return text.replace(
+        "make test    # creates .venv if missing, runs the whole test suite",
+        "make test    # creates .venv if missing, grades your notebooks (re-runs each one)",
+    )
+
+
+def release_pyproject(text: str) -> str:
+    """pytest settings for the course's own suite only (tests/, strict xfail) are dropped."""
+    dropped = ("testpaths = ", "xfail_strict = ")
+    return "".join(line for line in text.splitlines(True) if not line.startswith(dropped))
+
+
 def _needs_left_out(line: str) -> bool:
     return any(re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", line) for name in LEFT_OUT)
 
@@ -112,6 +127,10 @@ def build(out: Path, force: bool = False, source: Path = SOURCE) -> list[Path]:
         shutil.copy2(source / name, target / name)
     makefile = target / "Makefile"
     makefile.write_text(release_makefile(makefile.read_text()))
+    readme = target / "README.md"
+    readme.write_text(release_readme(readme.read_text()))
+    pyproject = target / "pyproject.toml"
+    pyproject.write_text(release_pyproject(pyproject.read_text()))
     return sorted(p.relative_to(target) for p in target.rglob("*") if _ours(p, target))
 
 

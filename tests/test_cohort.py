@@ -29,6 +29,7 @@ COLUMNS = ["00-welcome:classify", *(f"01-unprotected:{name}" for name in EXERCIS
 EXERCISE_ORDERS, GRADER_ORDERS = "bf24ee27", "227fd393"
 EXERCISE_EXPORT, GRADER_EXPORT = "b7adfa61", "31818b9d"
 GRADER_HEADER = "11533612"
+GRADER_DEFEND = "f464bf8d"
 EXERCISE_CLASSIFY = "1eab9258"
 SCRIPT = "<script>alert(1)</script>"
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 10, 18
@@ -85,6 +86,18 @@ def _cohort(submissions: Path) -> None:
     _cell(crashed, EXERCISE_CLASSIFY).source = "import os\nos._exit(1)"
     _put(submissions, "crasher", N00, crashed)
     _put(submissions, "crasher", "99-not-in-the-course.ipynb", _learner(N00))
+
+    cheat = _learner(N01)  # one line makes every grader pass: flagged for a human
+    _cell(
+        cheat, EXERCISE_ORDERS
+    ).source = "lab.check_flag = lambda *args: None\nlab.grade = lambda: None\nflag_orders = 'x'"
+    _put(submissions, "cheater", N01, cheat)
+
+    shuffled = _solution(N01)  # one grader deleted, another with a new id: both in place
+    shuffled.cells.remove(_cell(shuffled, GRADER_EXPORT))
+    _cell(shuffled, GRADER_DEFEND).id = "pasted1"
+    _put(submissions, "shuffled", N01, shuffled)
+    _put(submissions / "nested", "work/notebooks", N00, _solution(N00))
 
     hanging = _learner(N01)
     _cell(hanging, EXERCISE_ORDERS).source = "import time; time.sleep(600)"
@@ -147,8 +160,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
 def test_the_run_finishes_and_leaves_the_submissions_alone(graded: Graded) -> None:
     """Exit 0 despite hangs and crashes, within the limits; nothing written into SUBMISSIONS/."""
     assert graded.code == 0, graded.stderr
-    # 9 notebooks on 2 workers; the slowest is killed at its 18 s wall-clock limit.
-    assert graded.seconds < 90
+    # 12 notebooks on 2 workers; the slowest is killed at its 18 s wall-clock limit.
+    assert graded.seconds < 120
     assert graded.untouched
 
 
@@ -187,9 +200,10 @@ def test_a_hanging_cell_gives_timeout_or_fail_without_hanging_the_run(graded: Gr
     row = graded.statuses("sleeper")
     assert row[0] == "missing"
     assert row[1] in ("fail", "timeout")  # after the first 10 s cell timeout
-    assert row[2:] == ["timeout"] * 4  # the second sleep runs into the 18 s limit
+    # The second sleep runs into the 18 s limit: the graders after it never ran, a fail.
+    assert row[2:] == ["fail"] * 4
     page = graded.feedback("sleeper")
-    assert f"ran past its {NOTEBOOK_TIMEOUT} s wall-clock limit" in page
+    assert f"never ran: the notebook ran past its {NOTEBOOK_TIMEOUT} s wall-clock limit" in page
 
 
 def test_a_kernel_crash_is_an_error_for_that_notebook(graded: Graded) -> None:
@@ -203,9 +217,9 @@ def test_invalid_json_is_an_error_for_that_notebook_only(graded: Graded) -> None
 
 
 def test_grades_csv_has_a_column_per_exercise_and_totals(graded: Graded) -> None:
-    assert list(graded.rows[0]) == ["learner", *COLUMNS, "passed", "total"]
+    assert list(graded.rows[0]) == ["learner", *COLUMNS, "passed", "total", "tampered"]
     assert [row["learner"] for row in graded.rows] == sorted(graded.grades)
-    assert len(graded.rows) == 6
+    assert len(graded.rows) == 9
     for row in graded.rows:
         assert row["total"] == "6"
         assert row["passed"] == str(sum(row[c] == "pass" for c in COLUMNS))
@@ -220,9 +234,9 @@ def test_a_notebook_not_in_the_release_is_reported_and_skipped(graded: Graded) -
 
 def test_progress_bar_then_one_summary_line_per_learner(graded: Graded) -> None:
     bars = [line for line in graded.stderr.splitlines() if line.startswith("[")]
-    assert bars[0] == "[" + "." * 30 + "] 0/9 notebooks"
-    assert bars[-1] == "[" + "#" * 30 + "] 9/9 notebooks"
-    assert len(bars) == 10
+    assert bars[0] == "[" + "." * 30 + "] 0/12 notebooks"
+    assert bars[-1] == "[" + "#" * 30 + "] 12/12 notebooks"
+    assert len(bars) == 13
     assert "solved: 6/6 exercises passed\n" in graded.stdout
     assert "untouched: 0/6 exercises passed (6 fail)" in graded.stdout
     assert "broken: 5/6 exercises passed (1 error)" in graded.stdout
@@ -278,3 +292,23 @@ def test_a_missing_submissions_folder_is_a_one_line_error(
 def test_the_default_release_and_output_folders() -> None:
     assert cohort.DEFAULT_RELEASE == ROOT / "notebooks"
     assert cohort._default_out(Path("/x/cohort-2026")) == Path("/x/cohort-2026-grades")
+
+
+def test_a_learner_cell_that_patches_the_lab_is_flagged_for_a_human(graded: Graded) -> None:
+    """Everything runs in the learner's kernel: a patched lab.grade passes; the CSV says so."""
+    assert graded.grades["cheater"]["tampered"] == N01
+    assert graded.grades["solved"]["tampered"] == ""
+    assert "Check by hand" in graded.feedback("cheater")
+    assert "lab.check_flag = lambda *args: None" in graded.feedback("cheater")
+
+
+def test_a_grader_with_a_new_id_is_matched_by_what_it_grades(graded: Graded) -> None:
+    """A deleted grader and a re-pasted one (new id): both back in place, the work passes."""
+    assert [graded.grades["shuffled"][c] for c in COLUMNS[1:]] == ["pass"] * 5
+    page = graded.feedback("shuffled")
+    assert "Restored grader cell for &#x27;internal-export&#x27;: it had been deleted" in page
+    assert "defend" not in page.split("Restored", 1)[-1].split("</p>", 1)[0]
+
+
+def test_notebooks_in_nested_folders_are_graded(graded: Graded) -> None:
+    assert graded.grades["nested"]["00-welcome:classify"] == "pass"

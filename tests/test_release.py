@@ -200,3 +200,15 @@ def test_out_inside_the_source_tree_is_refused(capsys) -> None:
     assert "outside the course's source tree" in capsys.readouterr().err
     assert not inside.exists()
     assert labapp_main(["release", str(ROOT.parent), "--force"]) == 2
+
+
+def test_the_release_readme_is_for_learners(out: Path) -> None:
+    """No instructors' section, no solutions/, and every file it links is in the release."""
+    readme = (out / "README.md").read_text()
+    assert "## For instructors" not in readme and "solutions/" not in readme
+    assert "grades your notebooks" in readme
+    for link in re.findall(r"\]\(((?!https?:)[^)#]+)\)", readme):
+        assert (out / link).exists(), link
+    pyproject = (out / "pyproject.toml").read_text()
+    assert "testpaths" not in pyproject and "xfail_strict" not in pyproject
+    assert "--nbval-cell-timeout" in pyproject  # grading keeps its cell timeout
