@@ -415,13 +415,21 @@ def _run(args: Any) -> int:
 
     path = Path(args.file) if args.file else None
     try:
-        if args.reset:
-            reset(args.reset, path=path)
-        else:
-            print(scoreboard(path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ProgressWarning)
+            if args.reset:
+                reset(args.reset, path=path)
+            else:
+                print(scoreboard(path))
     except (LabError, OSError) as exc:
         print(f"labapp: {exc}", file=sys.stderr)
         return 2
+    finally:  # a set-aside corrupt file, said as a line, not as a Python warning
+        for warning in caught:
+            message = str(warning.message)
+            print(
+                message if message.startswith("labapp:") else f"labapp: {message}", file=sys.stderr
+            )
     return 0
 
 
