@@ -80,3 +80,7 @@ class DefenseBreached(LabError, AssertionError):
     def __init__(self, message: str, report: Report) -> None:
         super().__init__(message)
         self.report = report
+
+
+class GradingError(LabError, ValueError):
+    """A cohort grading run that cannot start: no such folder, an empty release."""
