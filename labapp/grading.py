@@ -46,6 +46,7 @@ class Attack:
     fix: str = ""
     flag: bool = True
     transport_error_blocks: bool = False  # True only where a lesson says so (TLS)
+    expected: str = ""  # what "blocked" means here, when it is not a 4xx (a handshake)
 
 
 @dataclass(frozen=True)
@@ -175,10 +176,10 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         # A dropped connection is a rejection only where the lesson says so (TLS).
         passed = not observed.succeeded and not server_errors
         passed = passed and not broken and (not transport_error or item.transport_error_blocks)
-        expected = (
+        expected = item.expected or (
             "blocked (4xx or a refused handshake)"
             if item.transport_error_blocks
-            else ("blocked (4xx)")
+            else "blocked (4xx)"
         )
         hint = item.fix or (item.hints[0] if item.hints else "")
     else:

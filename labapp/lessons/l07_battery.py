@@ -263,6 +263,7 @@ ATTACKS = (
         "a client offering only TLS 1.0/1.1 completes a handshake",
         ("ssl.TLSVersion.TLSv1_2 is the floor (RFC 8996, ASVS 5 12.1.1).",),
         attack_old_tls,
+        expected="a refused handshake",
         fix="server_tls: context.minimum_version = ssl.TLSVersion.TLSv1_2 (and no SECLEVEL=0).",
         flag=False,
     ),
@@ -271,6 +272,7 @@ ATTACKS = (
         "a TLS 1.2 client offering only NULL-encryption and SHA-1 CBC suites connects",
         ("OWASP TLS Cheat Sheet, 'Only Support Strong Ciphers'; RFC 9325 §4.1.",),
         attack_weak_ciphers,
+        expected="a refused handshake",
         fix="server_tls: keep Python's default cipher list (no NULL, no SHA-1 suites); "
         "never set_ciphers('...@SECLEVEL=0').",
         flag=False,

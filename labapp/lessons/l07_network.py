@@ -203,6 +203,7 @@ class Network:
     # -- settings the learner changes (server_tls, service_tls) --------------------------
 
     def apply(self, names: set[str]) -> None:
+        __tracebackhide__ = True  # a learner sees the BadHook, not the lab's plumbing
         if "server_tls" in names:  # no route: no hook runs, so a bad header is not blamed on TLS
             self._swap(self.lab.server, "server_tls", self.lab.url + "/no-such-route", None)
         if "service_tls" in names:
@@ -212,6 +213,7 @@ class Network:
 
     def _swap(self, server: LabServer, hook: str, probe: str, cert: CertFiles | None) -> None:
         """Serve with the hook's new context; put the old one back if no client can connect."""
+        __tracebackhide__ = True
         context, old = context_from_hook(self.lab, hook), server.ssl_context
         server.restart(context)
         try:
@@ -258,6 +260,7 @@ class Network:
 
 def context_from_hook(lab: Lab, hook: str) -> ssl.SSLContext:
     """Build a server context with the current ``server_tls``/``service_tls`` hook."""
+    __tracebackhide__ = True
     try:
         context = lab.guard.call_blocking(hook, lab.state.hooks[hook], lab.server_files)
     except (HookFailed, HookTimeout) as exc:
