@@ -160,8 +160,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
 def test_the_run_finishes_and_leaves_the_submissions_alone(graded: Graded) -> None:
     """Exit 0 despite hangs and crashes, within the limits; nothing written into SUBMISSIONS/."""
     assert graded.code == 0, graded.stderr
-    # 12 notebooks on 2 workers; the slowest is killed at its 18 s wall-clock limit.
-    assert graded.seconds < 120
+    # Not a speed test: the sleepers ask for 600 s each, so finishing well inside that shows
+    # the wall-clock limit ended them (12 notebooks on 2 workers take about 25 s here).
+    assert graded.seconds < 400
     assert graded.untouched
 
 
