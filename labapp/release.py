@@ -84,9 +84,15 @@ def release_readme(text: str) -> str:
 
 
 def release_pyproject(text: str) -> str:
-    """pytest settings for the course's own suite only (tests/, strict xfail) are dropped."""
+    """Settings for the course's own suite are dropped: pytest's tests/ and strict xfail,
+    and playwright (the course's browser test), which learners would only download."""
     dropped = ("testpaths = ", "xfail_strict = ")
-    return "".join(line for line in text.splitlines(True) if not line.startswith(dropped))
+    kept = "".join(line for line in text.splitlines(True) if not line.startswith(dropped))
+    return re.sub(r',\s*"playwright[^"]*"', "", kept)
+
+
+def release_environment(text: str) -> str:
+    return "".join(line for line in text.splitlines(True) if "playwright" not in line)
 
 
 def _needs_left_out(line: str) -> bool:
@@ -131,6 +137,8 @@ def build(out: Path, force: bool = False, source: Path = SOURCE) -> list[Path]:
     readme.write_text(release_readme(readme.read_text()))
     pyproject = target / "pyproject.toml"
     pyproject.write_text(release_pyproject(pyproject.read_text()))
+    environment = target / "environment.yml"
+    environment.write_text(release_environment(environment.read_text()))
     return sorted(p.relative_to(target) for p in target.rglob("*") if _ours(p, target))
 
 

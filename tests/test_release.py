@@ -212,3 +212,5 @@ def test_the_release_readme_is_for_learners(out: Path) -> None:
     pyproject = (out / "pyproject.toml").read_text()
     assert "testpaths" not in pyproject and "xfail_strict" not in pyproject
     assert "--nbval-cell-timeout" in pyproject  # grading keeps its cell timeout
+    assert "playwright" not in pyproject + (out / "environment.yml").read_text()
+    assert 'dev = ["ruff>=' in pyproject
