@@ -210,6 +210,23 @@ def attack_fail_open(lab: Any, http: httpx.Client) -> Observed:
     return Observed(False, None, f"every denied cell stayed denied (last: {last})")
 
 
+def attack_stale_role(lab: Any, http: httpx.Client) -> Observed:
+    """A demotion takes effect at once: eddie edits, is demoted to viewer, and edits again.
+
+    The first edit is allowed (he is an editor); a policy that cached his role from then on
+    would allow the second too.
+    """
+    reset(lab)
+    before = probe(lab, http, "eddie", "PATCH", "/invoices/{id}", "own")
+    try:
+        lab.state.store.execute("UPDATE users SET role = 'viewer' WHERE username = 'eddie'")
+        after = probe(lab, http, "eddie", "PATCH", "/invoices/{id}", "own")
+    finally:
+        reset(lab)  # eddie is an editor again for the checks that follow
+    detail = f"eddie edits his invoice ({before}), is demoted to viewer, edits again: {after}"
+    return Observed(after.startswith("allow"), None, detail)
+
+
 ATTACKS = (
     Attack(
         "bola",
@@ -261,6 +278,14 @@ ATTACKS = (
         ),
         attack_scope_escalation,
         fix="grant_scopes returns requested & allowed: the intersection, never the union.",
+    ),
+    Attack(
+        "stale-role",
+        "a user demoted to viewer keeps editing: the policy remembered his old role",
+        ("who.role() asks the permissions service: ask it on every decision.",),
+        attack_stale_role,
+        fix="Call who.role() in permitted() for every request; never cache roles per user.",
+        flag=False,
     ),
     Attack(
         "fail-open",

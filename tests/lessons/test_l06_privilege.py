@@ -9,6 +9,7 @@ import pytest
 from labapp import DefenseBreached, DependencyDown, Lab
 from labapp.grading import grader_client, run_item
 from labapp.lessons.common import session_token
+from labapp.lessons.l06_hooks import Who
 from labapp.lessons.l06_matrix import matrix, render
 from labapp.lessons.l06_privilege import LESSON
 from tests.conftest import solution_namespace
@@ -186,6 +187,18 @@ def _policy_with(extra: dict[str, dict[str, str]] | None = None, *, fail_open=Fa
     return permitted
 
 
+def _roles_cached_per_user():
+    """The solution's policy, but each user's role is looked up once and remembered."""
+    right = solution()["permitted"]
+    roles: dict[str, str] = {}
+
+    def permitted(who, action, owns):
+        role = roles.setdefault(who.username, who.role())  # "spare the permissions service"
+        return right(Who(who.username, lambda: role), action, owns)
+
+    return permitted
+
+
 def fields_filtered_for_users_only(kind, role):
     """Hides the password hash, forgets invoices' internal note."""
     if kind == "user":
@@ -266,6 +279,7 @@ WRONG_DEFENSES = {
         _with(permitted=_policy_with({"support": {"invoice:list": "own", "invoice:read": "own"}})),
         "permission-matrix",
     ),
+    "roles cached per user": (_with(permitted=_roles_cached_per_user()), "stale-role"),
     "denies everything": (_with(permitted=lambda who, action, owns: False), "permission-matrix"),
     "shows no fields at all": (_with(public_fields=lambda kind, role: set()), "fields-kept"),
 }
