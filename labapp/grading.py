@@ -143,9 +143,15 @@ class Report:
         )
 
 
-def grader_client(base_url: str, **options: Any) -> httpx.Client:
-    """A lab client that also records every status it sees (a 5xx is never a pass)."""
-    statuses: list[int] = []
+def grader_client(
+    base_url: str, *, statuses: list[int] | None = None, **options: Any
+) -> httpx.Client:
+    """A lab client that also records every status it sees (a 5xx is never a pass).
+
+    A row that needs another client (another port, a client certificate) passes the row's
+    ``http.statuses`` so that what that client sees is judged too.
+    """
+    statuses = [] if statuses is None else statuses
 
     def record(response: httpx.Response) -> None:
         statuses.append(response.status_code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,12 @@ lab04 = _lab_fixture("04-jwt")
 lab05 = _lab_fixture("05-refresh")
 lab06 = _lab_fixture("06-least-privilege")
 lab07 = _lab_fixture("07-tls")
+
+
+def refused(port: int) -> bool:
+    """Nothing listens on this loopback port any more (a stopped lab left nothing behind)."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def solution_namespace(notebook: str, defines: str, **given: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ that no notebook of this run reaches, however loaded the machine (a test of its 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import io
@@ -20,6 +19,7 @@ import nbformat
 import pytest
 
 from labapp import cohort
+from labapp.cli import main as labapp_main
 from tests.conftest import ROOT
 
 N00 = "00-welcome-threat-modeling.ipynb"
@@ -34,15 +34,6 @@ GRADER_DEFEND = "f464bf8d"
 EXERCISE_CLASSIFY = "1eab9258"
 SCRIPT = "<script>alert(1)</script>"
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 10, 45
-
-
-def labapp_main(argv: list[str]) -> int:
-    """The labapp parser as cli.main builds it, with the grade and release commands."""
-    parser = argparse.ArgumentParser(prog="labapp")
-    commands = parser.add_subparsers(dest="command", required=True)
-    cohort.register(commands)
-    args = parser.parse_args(argv)
-    return args.run(args)
 
 
 def _learner(name: str) -> nbformat.NotebookNode:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from labapp import DefenseBreached, UnknownLesson, WrongAnswer, WrongFlag, progress, start_lab
+from labapp.cli import main as labapp_main
 from labapp.progress import FILENAME, ProgressWarning, load, record, reset, scoreboard
 from tests.conftest import ROOT
 from tests.lessons.test_l00_welcome import _solution_answer
@@ -257,15 +257,6 @@ def test_labapp_progress_overrides_the_course_folder(
 # -- the scoreboard and reset -------------------------------------------------------------
 
 
-def _cli(argv: list[str]) -> int:
-    """What labapp.cli.main does with a registered subcommand."""
-    parser = argparse.ArgumentParser(prog="labapp")
-    commands = parser.add_subparsers(dest="command", required=True)
-    progress.register(commands)
-    args = parser.parse_args(argv)
-    return args.run(args)
-
-
 def test_the_scoreboard_lists_every_exercise_of_every_lesson(progress_file: Path) -> None:
     """Flags, quizzes and defend, done or not, with counts per lesson and a total."""
     record("00-welcome", "classify")
@@ -295,10 +286,10 @@ def test_labapp_progress_prints_the_scoreboard(
 ) -> None:
     """`labapp progress` shows the same scoreboard; --file points elsewhere."""
     record("01-unprotected", "fail-open")
-    assert _cli(["progress"]) == 0
+    assert labapp_main(["progress"]) == 0
     out = capsys.readouterr().out
     assert "✓ flag   fail-open" in out and "01-unprotected       1/5" in out
-    assert _cli(["progress", "--file", str(progress_file.parent / "other.json")]) == 0
+    assert labapp_main(["progress", "--file", str(progress_file.parent / "other.json")]) == 0
     assert "Total: 0/" in capsys.readouterr().out
 
 
@@ -309,7 +300,7 @@ def test_reset_clears_one_lesson_and_keeps_the_others(
     record("00-welcome", "classify")
     record("01-unprotected", "fail-open")
     record("01-unprotected", "defend")
-    assert _cli(["progress", "--reset", "01"]) == 0
+    assert labapp_main(["progress", "--reset", "01"]) == 0
     assert "Cleared lesson 01-unprotected: 2 exercise(s)" in capsys.readouterr().out
     assert load() == {"00-welcome": load()["00-welcome"]}
     assert reset("00-welcome") == 1
@@ -320,7 +311,7 @@ def test_resetting_an_unknown_lesson_lists_the_valid_ids(
     progress_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A typo is a clear error (exit 2 on the command line), and nothing is written."""
-    assert _cli(["progress", "--reset", "01-unprotectd"]) == 2
+    assert labapp_main(["progress", "--reset", "01-unprotectd"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("labapp: there is no lesson '01-unprotectd'")
     assert "'00-welcome', '01-unprotected'" in err

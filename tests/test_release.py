@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
@@ -11,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labapp import authoring, release
+from labapp import authoring
+from labapp.cli import main as labapp_main
 from tests.conftest import ROOT
 
 EXPECTED_TOP = {
@@ -49,15 +49,6 @@ KNOWN_LEAKS = {
     # The weak rotate's lookup, which the answer keeps.
     "labapp/lessons/l05_weak.py": {'if record is None or record["revoked"]:'},
 }
-
-
-def labapp_main(argv: list[str]) -> int:
-    """The labapp parser as cli.main builds it, with the release command."""
-    parser = argparse.ArgumentParser(prog="labapp")
-    commands = parser.add_subparsers(dest="command", required=True)
-    release.register(commands)
-    args = parser.parse_args(argv)
-    return args.run(args)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 import threading
 from pathlib import Path
@@ -15,6 +14,7 @@ from labapp import start_lab
 from labapp.grading import grader_client
 from labapp.server import LabServer
 from labapp.tls import CourseCA, Relay, client_context, peer_common_name, server_context
+from tests.conftest import refused
 
 
 @pytest.fixture
@@ -35,11 +35,6 @@ def _whoami_app() -> FastAPI:
         }
 
     return app
-
-
-def _refused(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_the_app_sees_the_verified_client_certificate(ca: CourseCA) -> None:
@@ -112,7 +107,7 @@ def test_restart_keeps_the_port_and_applies_the_new_context(ca: CourseCA) -> Non
             client.get(server.url + "/who")
     finally:
         server.stop()
-    assert _refused(port)
+    assert refused(port)
 
 
 def test_the_relay_shows_headers_over_http_and_only_records_over_https(ca: CourseCA) -> None:
@@ -141,7 +136,7 @@ def test_the_relay_shows_headers_over_http_and_only_records_over_https(ca: Cours
             relay.stop()
         plain.stop()
         secure.stop()
-    assert _refused(wire.port)
+    assert refused(wire.port)
     assert not [t for t in threading.enumerate() if t.name.startswith("lab-relay")]
 
 

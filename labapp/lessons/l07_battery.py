@@ -15,8 +15,7 @@ from typing import Any
 
 import httpx
 
-from labapp.grading import Attack, Check, Observed
-from labapp.http import lab_client
+from labapp.grading import Attack, Check, Observed, grader_client
 from labapp.lessons.common import auth, user_token
 from labapp.lessons.l07_network import new_session
 from labapp.server import LOOPBACK
@@ -31,10 +30,9 @@ def _service_get(
 ) -> httpx.Response:
     """GET on the service port presenting ``cert`` (a name in lab.net.certs, or None)."""
     files = lab.net.certs[cert] if cert else None
-    with lab_client(lab.net.service_url, verify=client_context(lab.ca_file, files)) as client:
-        response = client.get(path, headers=headers)
-    http.statuses.append(response.status_code)  # a 5xx here is never a pass either
-    return response
+    verify = client_context(lab.ca_file, files)
+    with grader_client(lab.net.service_url, statuses=http.statuses, verify=verify) as client:
+        return client.get(path, headers=headers)
 
 
 def attack_sniff(lab: Any, http: httpx.Client) -> Observed:
@@ -214,9 +212,8 @@ def check_https(lab: Any, http: httpx.Client) -> Observed:
 def check_tls12(lab: Any, http: httpx.Client) -> Observed:
     context = client_context(lab.ca_file)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
-    with lab_client(lab.url, verify=context) as client:
+    with grader_client(lab.url, statuses=http.statuses, verify=context) as client:
         response = client.get("/health")
-    http.statuses.append(response.status_code)
     return Observed(response.is_success, response.status_code, "a TLS 1.2-only client")
 
 

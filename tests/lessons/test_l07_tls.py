@@ -4,7 +4,6 @@ TLS settings, clients and identity rules are caught on the row that names them."
 from __future__ import annotations
 
 import re
-import socket
 import ssl
 import threading
 from typing import Any
@@ -14,9 +13,10 @@ import pytest
 
 from labapp import BadHook, DefenseBreached, Lab, LabStopped, start_lab
 from labapp.grading import run_item
+from labapp.lessons.common import auth
 from labapp.lessons.l07_tls import LESSON
 from labapp.tls import legacy_context
-from tests.conftest import solution_namespace
+from tests.conftest import refused, solution_namespace
 
 FLAG = re.compile(r"FLAG\{07-tls:[\w-]+:[0-9a-f]{32}\}")
 HOOKS = (
@@ -53,10 +53,6 @@ def _failing(lab: Lab) -> set[str]:
     return {row.id for row in breach.value.report.failures}
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 # -- the attacks, for real, on the weak lab ---------------------------------------------
 
 
@@ -73,7 +69,7 @@ def test_the_weak_service_already_keeps_services_apart_by_certificate(lab07: Lab
 def test_sniffing_the_phone_apps_token_off_the_wifi_reveals_a_flag(lab07: Lab) -> None:
     assert lab07.net.phone_app_sync()["status"] == 200
     token = re.search(r"Authorization: Bearer (\S+)", lab07.net.wifi.text()).group(1)
-    body = lab07.client.get("/inbox", headers=_bearer(token)).json()
+    body = lab07.client.get("/inbox", headers=auth(token)).json()
     assert FLAG.fullmatch(body["flag"])
     lab07.check_flag("sniff-token", body["flag"])
 
@@ -81,8 +77,8 @@ def test_sniffing_the_phone_apps_token_off_the_wifi_reveals_a_flag(lab07: Lab) -
 def test_bobs_own_https_token_earns_nothing(lab07: Lab) -> None:
     """Sending a token over http:// yourself is not sniffing the app: no flag."""
     bob = next(u for u in lab07.users if u["username"] == "bob")
-    assert httpx.get(lab07.net.http_url + "/inbox", headers=_bearer(bob["token"])).is_success
-    assert "flag" not in lab07.client.get("/inbox", headers=_bearer(bob["token"])).json()
+    assert httpx.get(lab07.net.http_url + "/inbox", headers=auth(bob["token"])).is_success
+    assert "flag" not in lab07.client.get("/inbox", headers=auth(bob["token"])).json()
 
 
 @pytest.mark.parametrize(
@@ -97,7 +93,7 @@ def test_a_token_captured_by_an_impostor_reveals_its_flag(lab07: Lab, kind: str,
     impostor = lab07.net.impostor(kind)
     assert lab07.net.reports_job(via=impostor.url)["status"] == 200
     token = impostor.captured[-1].split()[1]
-    body = lab07.client.get("/reports/daily", headers=_bearer(token)).json()
+    body = lab07.client.get("/reports/daily", headers=auth(token)).json()
     lab07.check_flag(flag, body["flag"])
 
 
@@ -300,9 +296,7 @@ def test_stopping_the_lab_leaves_no_port_or_thread_behind() -> None:
     ports = [lab.server.port, lab.net.plain.port, lab.net.service.port, lab.net.wifi.port]
     ports += [imp.server.port for imp in lab.net._impostors.values()]
     lab.stop()
-    for port in ports:
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", port)) != 0
+    assert all(refused(port) for port in ports)
     leftovers = [t.name for t in threading.enumerate() if t.name.startswith("lab-")]
     assert not leftovers
     with pytest.raises(LabStopped):
@@ -346,7 +340,7 @@ def test_a_hook_that_leaks_what_it_sees_earns_no_flag(lab07: Lab) -> None:
 
     lab07.defend(on_plain_http=stash, identify_service=lambda req: "billing")
     lab07.net.phone_app_sync()
-    assert "flag" not in lab07.client.get("/inbox", headers=_bearer(seen[-1])).json()
+    assert "flag" not in lab07.client.get("/inbox", headers=auth(seen[-1])).json()
     with lab07.net.service_client("reports") as client:
         body = client.get("/internal/payouts").json()
     assert body["caller"] == "billing" and "flag" not in body
