@@ -7,6 +7,10 @@ Measured:
    (it raises DefenseBreached, which is caught: the battery still ran fully).
 3. nbval wall time per solution notebook, in a pytest subprocess from the repo root.
 4. Kernel RSS (VmRSS) of a fresh python3 kernel, before and after starting a lab in it.
+5. Cohort grading: ``labapp grade`` of LABAPP_BENCH_LEARNERS learners (default 2) who
+   each hand in every solution notebook, with as many workers as cores; wall seconds per
+   learner-course, and the wall time projected for 30 and 300 learners on this machine
+   (and on 10 such machines with ``--shard K/10``).
 
 Targets are reported next to each figure ("ok" / "over"); they are never asserted, so
 this script exits 0 whatever it measures. Results also go to benchmarks/results.json.
@@ -32,9 +36,11 @@ from typing import Any
 from jupyter_client import KernelManager
 
 import labapp
-from labapp import DefenseBreached, authoring, start_lab
+from labapp import DefenseBreached, start_lab
+from labapp.engine.spec import Lesson
 from labapp.lessons import all_lessons
-from labapp.spec import Lesson
+from labapp.tools import authoring
+from labapp.tools.cohort import grade_cohort
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -129,6 +135,40 @@ def bench_nbval() -> list[Row]:
     return rows
 
 
+def bench_cohort() -> list[Row]:
+    """Grade a cohort of solved courses as an instructor would, and project it."""
+    learners = int(os.environ.get("LABAPP_BENCH_LEARNERS", "2"))
+    workers = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="labapp-bench-cohort-") as folder:
+        submissions, out = Path(folder) / "cohort", Path(folder) / "grades"
+        for number in range(1, learners + 1):
+            mine = submissions / f"learner-{number:03d}"
+            mine.mkdir(parents=True)
+            for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+                (mine / path.name).write_bytes(path.read_bytes())
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            grades = grade_cohort(submissions, out, release=ROOT / "notebooks", workers=workers)
+        wall = time.perf_counter() - t0
+    everything = all(status == "pass" for r in grades.rows for status in r.statuses)
+    per = wall / learners
+    note = f"{learners} learners x {len(grades.columns)} exercises, {workers} workers"
+    return [
+        row(
+            "cohort grading, wall s per learner-course",
+            per,
+            "s",
+            None,
+            passed=everything,
+            note=note,
+        ),
+        row("cohort grading, CPU s per learner-course", per * workers, "s", None),
+        row("cohort grading, projected wall for 30 learners", 30 * per / 60, "min", None),
+        row("cohort grading, projected wall for 300 learners", 300 * per / 60, "min", None),
+        row("cohort grading, 300 learners on 10 machines", 300 * per / 60 / 10, "min", None),
+    ]
+
+
 def vm_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -221,7 +261,7 @@ def main() -> None:
 
 
 def run() -> None:
-    rows = bench_start() + bench_grader() + bench_nbval()
+    rows = bench_start() + bench_grader() + bench_nbval() + bench_cohort()
     kernel_rows, kernel_executable = bench_kernel()
     rows += kernel_rows
     print_table(rows)

@@ -1,11 +1,15 @@
-"""labapp: the lab engine behind the API authentication course.
+"""labapp: the labs, lessons and tools of the API authentication course.
 
-Notebooks import from here only::
+- ``labapp.engine``: what a notebook's ``lab`` is made of (server, guard, store, grading...);
+- ``labapp.lessons``: one package per notebook (``l04_jwt/``: its app, battery, helpers);
+- ``labapp.tools``: what instructors run (notebooks, release, cohort grading, progress, CLI).
+
+Notebooks start from here::
 
     from labapp import start_lab
 """
 
-from labapp.errors import (
+from labapp.engine.errors import (
     BadHook,
     DefenseBreached,
     DependencyDown,
@@ -20,8 +24,10 @@ from labapp.errors import (
     WrongAnswer,
     WrongFlag,
 )
-from labapp.grading import Report
-from labapp.lab import Lab, start_lab, stop_all
+from labapp.engine.grading import Report
+from labapp.engine.lab import Lab
+from labapp.engine.registry import stop_all
+from labapp.start import start_lab
 
 __all__ = [
     "BadHook",

@@ -1,5 +1,5 @@
 import sys
 
-from labapp.cli import main
+from labapp.tools.cli import main
 
 sys.exit(main())

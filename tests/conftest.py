@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from labapp import Lab, authoring, start_lab
+from labapp import Lab, start_lab
+from labapp.tools import authoring
 
 ROOT = Path(__file__).resolve().parents[1]
 

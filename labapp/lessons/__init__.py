@@ -1,8 +1,9 @@
-"""The lessons, one module per notebook, found by number.
+"""The lessons, one package per notebook, found by number.
 
-A lesson lives in ``lNN_name.py`` (Python cannot import ``NN_name``) and defines ``LESSON``;
-a lesson's helper modules share its ``lNN_`` prefix (``l01_battery.py``). Adding a lesson
-is adding its module: nothing here lists them.
+A lesson lives in ``lNN_name/`` (Python cannot import ``NN_name``): its ``__init__.py``
+declares ``LESSON``, ``app.py`` holds the weak lab app, ``battery.py`` what the grader
+replays, and any other module there is the lesson's own helper. Adding a lesson is adding
+its folder: nothing here lists them. Pieces several lessons share live in ``common.py``.
 """
 
 from __future__ import annotations
@@ -12,32 +13,34 @@ import importlib
 import pkgutil
 import re
 
-from labapp.errors import UnknownLesson
-from labapp.spec import Lesson
+from labapp.engine.errors import UnknownLesson
+from labapp.engine.spec import Lesson
 
-_LESSON_MODULE = re.compile(r"l(\d\d)_\w+")
+_LESSON_PACKAGE = re.compile(r"l(\d\d)_\w+")
 
 
 @functools.cache
-def _modules_by_number() -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        match = _LESSON_MODULE.fullmatch(module)
-        if match:
-            found.setdefault(match[1], []).append(module)
+def _packages_by_number() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        match = _LESSON_PACKAGE.fullmatch(module.name)
+        if match and module.ispkg:
+            if match[1] in found:  # a course bug: two folders claim one notebook number
+                raise LookupError(f"lessons {found[match[1]]} and {module.name} share a number")
+            found[match[1]] = module.name
     return found
 
 
 def _load(number: str) -> Lesson:
-    for module in _modules_by_number()[number]:
-        lesson = getattr(importlib.import_module(f"{__name__}.{module}"), "LESSON", None)
-        if isinstance(lesson, Lesson):
-            return lesson
-    raise LookupError(f"no module of lesson {number} defines LESSON")  # a course bug
+    package = _packages_by_number()[number]
+    lesson = getattr(importlib.import_module(f"{__name__}.{package}"), "LESSON", None)
+    if not isinstance(lesson, Lesson):
+        raise LookupError(f"{package}/__init__.py does not define LESSON")  # a course bug
+    return lesson
 
 
 def all_lessons() -> list[Lesson]:
-    return [_load(number) for number in _modules_by_number()]
+    return [_load(number) for number in _packages_by_number()]
 
 
 def lesson_ids() -> list[str]:
@@ -50,7 +53,7 @@ def get_lesson(lesson_id: str) -> Lesson:
         raise UnknownLesson(f"a lesson id is a string such as {lesson_ids()[0]!r}")
     wanted = lesson_id.strip().removesuffix(".ipynb")
     number = wanted[:2]
-    if number in _modules_by_number():
+    if number in _packages_by_number():
         lesson = _load(number)
         # "01", "01-unprotected" and "01-unprotected-endpoints" all name lesson 01.
         if wanted in (number, lesson.id) or wanted.startswith(lesson.id + "-"):

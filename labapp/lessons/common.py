@@ -1,15 +1,16 @@
-"""Small pieces several lessons share: bearer identities and the request a hook sees."""
+"""Small pieces several lessons share: bearer identities, the request a hook sees, a wordlist."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from fastapi import Request
 
-from labapp.spec import LabState
+from labapp.engine.spec import LabState
 
 IDENTITY = "identity"
 
@@ -116,3 +117,13 @@ def user_token(state: LabState, username: str) -> str:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def load_wordlist() -> list[str]:
+    """The course's own candidate passwords (``labapp/lessons/passwords.txt``), commonest first.
+
+    Lesson 03 cracks a password dump with it and lesson 04 an HS256 key: one list for both,
+    so a learner meets the same words twice.
+    """
+    text = resources.files(__package__).joinpath("passwords.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from labapp import Lab, WrongAnswer
-from labapp.lessons.l00_welcome import TRUTH
+from labapp.lessons.l00_welcome.app import TRUTH
 from tests.conftest import ROOT
 
 import nbformat  # isort: skip

@@ -22,7 +22,7 @@ def solution_authorize():
 
 def _row(lab: Lab, attack_id: str):
     attack = next(a for a in LESSON.attacks if a.id == attack_id)
-    from labapp.grading import run_item
+    from labapp.engine.grading import run_item
 
     return run_item(lab, attack)
 

@@ -9,9 +9,10 @@ import time
 import pytest
 
 from labapp import DefenseBreached, Lab
-from labapp.grading import run_item
-from labapp.lessons.l02_api_keys import LESSON, weak_find_key
-from labapp.lessons.l02_battery import well_formed
+from labapp.engine.grading import run_item
+from labapp.lessons.l02_api_keys import LESSON
+from labapp.lessons.l02_api_keys.app import weak_find_key
+from labapp.lessons.l02_api_keys.battery import well_formed
 from tests.conftest import solution_namespace
 
 HOOKS = ("mint_key", "store_key", "find_key", "extract_key", "allowed")

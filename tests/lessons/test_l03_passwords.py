@@ -15,8 +15,10 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import VerificationError
 
 from labapp import DefenseBreached, Lab
-from labapp.grading import run_item
-from labapp.lessons.l03_passwords import CANDIDATES, HIDDEN, LESSON, load_wordlist
+from labapp.engine.grading import run_item
+from labapp.lessons.common import load_wordlist
+from labapp.lessons.l03_passwords import LESSON
+from labapp.lessons.l03_passwords.app import CANDIDATES, HIDDEN
 from tests.conftest import solution_namespace
 
 FLAG = re.compile(r"FLAG\{03-passwords:[\w-]+:[0-9a-f]{32}\}")

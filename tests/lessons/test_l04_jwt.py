@@ -13,9 +13,10 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from labapp import DefenseBreached, Lab
-from labapp.grading import run_item
-from labapp.lessons.l03_passwords import load_wordlist
-from labapp.lessons.l04_forge import (
+from labapp.engine.grading import run_item
+from labapp.lessons.common import load_wordlist
+from labapp.lessons.l04_jwt import LESSON
+from labapp.lessons.l04_jwt.forge import (
     forge_alg_none,
     forge_audience,
     forge_confusion,
@@ -26,8 +27,7 @@ from labapp.lessons.l04_forge import (
     forge_kid_traversal,
     forge_unverified,
 )
-from labapp.lessons.l04_jose import SERVICES, b64url, hs256, load_material, segment
-from labapp.lessons.l04_jwt import LESSON
+from labapp.lessons.l04_jwt.jose import SERVICES, b64url, hs256, load_material, segment
 from tests.conftest import solution_namespace
 
 

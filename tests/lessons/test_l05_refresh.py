@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from labapp import DefenseBreached, Lab
-from labapp.grading import run_item
+from labapp.engine.grading import run_item
 from labapp.lessons.l05_refresh import LESSON
 from tests.conftest import solution_namespace
 

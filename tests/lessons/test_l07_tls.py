@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from labapp import BadHook, DefenseBreached, Lab, LabStopped, start_lab
-from labapp.grading import run_item
+from labapp.engine.grading import run_item
+from labapp.engine.tls import legacy_context
 from labapp.lessons.common import auth
 from labapp.lessons.l07_tls import LESSON
-from labapp.tls import legacy_context
 from tests.conftest import refused, solution_namespace
 
 FLAG = re.compile(r"FLAG\{07-tls:[\w-]+:[0-9a-f]{32}\}")

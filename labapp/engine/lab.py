@@ -1,0 +1,364 @@
+"""Lab: what a notebook holds, one lesson's running lab server and its graders.
+
+``start(lesson)`` is the way in; ``labapp.start_lab(lesson_id)`` finds the lesson by id and
+records the learner's progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from labapp.engine import registry
+from labapp.engine.card import card_html
+from labapp.engine.errors import (
+    BadHook,
+    DefenseBreached,
+    LabStopped,
+    UnknownDependency,
+    UnknownExercise,
+    UnknownHook,
+    WrongAnswer,
+)
+from labapp.engine.flags import FlagBook
+from labapp.engine.grading import Report, run_battery
+from labapp.engine.guard import Guard, check_signature
+from labapp.engine.handlers import install_handlers
+from labapp.engine.http import lab_client
+from labapp.engine.loopback import LOOPBACK, require_loopback
+from labapp.engine.server import LabServer
+from labapp.engine.spec import DEFEND, LabState, Lesson
+from labapp.engine.store import AuditLog, Store
+from labapp.engine.tls import LAB_NAMES, CourseCA, server_context
+
+# Told of each exercise done: (lesson id, exercise name). labapp.start_lab passes the
+# progress file's ``record``; the engine itself keeps no score.
+Recorder = Callable[[str, str], object]
+
+
+def start(
+    lesson: Lesson, *, host: str = LOOPBACK, tls: bool = False, record: Recorder | None = None
+) -> Lab:
+    """Start the lab server of a lesson and return the :class:`Lab` that drives it.
+
+    ``tls=True`` serves the lab over HTTPS with a certificate from a CA made for this lab
+    (``lab.ca_file``); lab.client and the graders trust that CA. Lessons that teach TLS
+    always do. Starting a lesson again stops this kernel's previous lab of that lesson.
+    """
+    __tracebackhide__ = True
+    require_loopback(host)  # before the old lab is stopped
+    old = registry.take(lesson.id)
+    if old is not None:
+        old.stop()
+    lab = Lab(lesson, tls=tls, record=record)
+    registry.put(lesson.id, lab)
+    return lab
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with jupyterlab
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _show(obj: Any) -> None:
+    """Display a report in the notebook before an exception hides it behind a traceback."""
+    if _in_notebook():
+        from IPython.display import display
+
+        display(obj)
+
+
+class Lab:
+    """A running lab: its URL, an HTTP client, seeded users, and the exercise graders."""
+
+    def __init__(
+        self, lesson: Lesson, *, tls: bool = False, record: Recorder | None = None
+    ) -> None:
+        self.lesson = lesson
+        self._record = record or (lambda lesson_id, exercise: None)
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"lab-{lesson.id}-")
+        self.workdir = Path(self._tmp.name)
+        self.store = Store(self.workdir / "lab.sqlite3")
+        self.guard = Guard()
+        self.state = LabState(
+            lesson_id=lesson.id,
+            workdir=self.workdir,
+            store=self.store,
+            flags=FlagBook(lesson.id, lesson.flag_names),
+            guard=self.guard,
+            hooks={hook.name: hook.weak for hook in lesson.hooks},
+            weak={hook.name: hook.weak for hook in lesson.hooks},
+            returns={hook.name: hook.returns for hook in lesson.hooks if hook.returns},
+        )
+        self._hints_shown: dict[str, int] = {}
+        self._side_servers: list[LabServer] = []
+        self._stopped = False
+        self.ca: CourseCA | None = None
+        self.net: Any = None  # the lesson's other servers and tools, if it has any
+        try:
+            context = None
+            if tls or lesson.tls:
+                self.ca = CourseCA(self.workdir / "tls")
+                self.server_files = self.ca.issue("server", *LAB_NAMES)
+                make = lesson.server_context or (lambda lab: server_context(lab.server_files))
+                context = make(self)
+                self._client_tls = self.ca.client_context()
+            lesson.seed(self.state)
+            self.store.add_secret(*self.state.flags.all_flags())
+            self.server = LabServer(self._build_app(), ssl_context=context)
+            self.server.start()
+            self.url = self.server.url
+            if self.docs_prefix:
+                # Behind jupyter-server-proxy, /docs must fetch /openapi.json under the prefix.
+                self.server.app.root_path = self.docs_prefix
+            if lesson.network is not None:
+                self.net = lesson.network(self)
+        except BaseException:
+            if hasattr(self, "server"):  # a lesson's network cleans up after itself
+                self.server.stop()
+            self.store.close()
+            self._tmp.cleanup()
+            raise
+        self.client = lab_client(self.url, **self.client_options())
+
+    # -- the server ---------------------------------------------------------------------
+
+    def _build_app(self) -> FastAPI:
+        return install_handlers(self.lesson.create_app(self.state))
+
+    @property
+    def users(self) -> list[dict[str, Any]]:
+        """The seeded users, with the credentials a legitimate client of this lab uses."""
+        return self.state.users
+
+    @property
+    def docs_prefix(self) -> str:
+        """On a JupyterHub, where jupyter-server-proxy serves this lab ("" elsewhere).
+
+        The proxy speaks plain HTTP to the lab, so an HTTPS lab has no proxied address.
+        """
+        hub = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "")
+        if not hub or self.ca is not None:
+            return ""
+        return f"{hub.rstrip('/')}/proxy/{self.server.port}"
+
+    @property
+    def docs_url(self) -> str:
+        """The address of this lab's interactive API docs, for a browser."""
+        return f"{self.docs_prefix}/docs" if self.docs_prefix else f"{self.url}/docs"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The PEM file of the CA this lab's HTTPS certificate comes from (None over HTTP)."""
+        return self.ca.ca_file if self.ca is not None else None
+
+    def client_options(self) -> dict[str, Any]:
+        """Extra httpx options graders need to reach this lab: over HTTPS, trust its CA."""
+        return {"verify": self._client_tls} if self.ca is not None else {}
+
+    def server_log(self) -> list[str]:
+        return list(self.server.log)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def _alive(self) -> None:
+        __tracebackhide__ = True
+        if self._stopped:
+            raise LabStopped(
+                f"this {self.lesson.id} lab was stopped; run start_lab({self.lesson.id!r}) again"
+            )
+
+    # -- exercises ----------------------------------------------------------------------
+
+    def defend(self, **hooks: Callable[..., Any]) -> None:
+        """Plug your functions into the running server in place of its weak defaults."""
+        __tracebackhide__ = True
+        self._alive()
+        known = {hook.name: hook for hook in self.lesson.hooks}
+        if not hooks:
+            raise BadHook(f"pass your function by hook name, e.g. lab.defend({_first(known)}=fn)")
+        for name, fn in hooks.items():
+            if name not in known:
+                valid = ", ".join(known) or "(this lesson has no hooks)"
+                raise UnknownHook(f"this lab has no hook {name!r}; its hooks are: {valid}")
+            problem = check_signature(name, fn, known[name].params)
+            if problem:
+                raise BadHook(problem)
+        before = {name: self.state.hooks[name] for name in hooks}
+        self.state.hooks.update(hooks)
+        try:
+            self._apply(set(hooks))
+        except BaseException:
+            self.state.hooks.update(before)  # a setting that cannot be applied is not kept,
+            with contextlib.suppress(Exception):  # and one applied with it is undone
+                self._apply(set(hooks))
+            raise
+        print(f"Defended: {', '.join(hooks)} now run your code. Next: lab.grade()")
+
+    def undefend(self) -> None:
+        """Put the weak defaults back (to replay an attack after defending)."""
+        __tracebackhide__ = True
+        self._alive()
+        self.state.hooks.update({hook.name: hook.weak for hook in self.lesson.hooks})
+        self._apply({hook.name for hook in self.lesson.hooks})
+
+    def _apply(self, names: set[str]) -> None:
+        """Some hooks are settings (a TLS context): the lesson's servers pick them up now."""
+        __tracebackhide__ = True
+        apply = getattr(self.net, "apply", None)
+        if apply is not None:
+            apply(names)
+
+    def grade(self) -> Report:
+        """Replay every attack of the lesson and every legitimate check; raise if any fails."""
+        __tracebackhide__ = True
+        self._alive()
+        report = run_battery(
+            self, list(self.lesson.attacks), list(self.lesson.checks), f"{self.lesson.id} defense"
+        )
+        if not report.passed:
+            _show(report)
+            raise DefenseBreached(report.breach_message(), report)
+        if self.lesson.hooks:
+            self._record(self.lesson.id, DEFEND)
+        return report
+
+    def check_flag(self, name: str, value: object) -> None:
+        """Check a captured flag; a wrong one raises WrongFlag saying why (never the answer)."""
+        __tracebackhide__ = True
+        self._alive()
+        self.state.flags.check(name, value)
+        print(f"✅ Correct: that is the {name!r} flag of this lab.")
+        self._record(self.lesson.id, name)
+
+    def check_answer(self, name: str, answer: Any) -> Report:
+        """Grade a quiz answer against the lab's truth."""
+        __tracebackhide__ = True
+        self._alive()
+        quizzes = {quiz.id: quiz for quiz in self.lesson.quizzes}
+        if name not in quizzes:
+            valid = ", ".join(repr(q) for q in quizzes) or "(none)"
+            raise UnknownExercise(f"lesson {self.lesson.id} has no quiz {name!r}; quizzes: {valid}")
+        report = Report(f"{self.lesson.id} {name}", quizzes[name].grade(self, answer))
+        if not report.passed:
+            _show(report)
+            raise WrongAnswer(report.breach_message(), report)
+        self._record(self.lesson.id, name)
+        return report
+
+    def hint(self, name: str) -> None:
+        """Print the next hint for an exercise, one at a time."""
+        __tracebackhide__ = True
+        hints = self.lesson.all_hints()
+        if name not in hints:
+            valid = ", ".join(repr(h) for h in hints) or "(none)"
+            raise UnknownExercise(f"lesson {self.lesson.id} has no exercise {name!r}; try {valid}")
+        shown = self._hints_shown.get(name, 0)
+        steps = hints[name]
+        if shown >= len(steps):
+            print(
+                f"No more hints for {name!r}: all {len(steps)} are above. "
+                "Re-read the 'Why it worked' notes above, or ask your instructor."
+            )
+            return
+        self._hints_shown[name] = shown + 1
+        print(f"Hint {shown + 1}/{len(steps)} for {name!r}: {steps[shown]}")
+
+    def audit(self, decision: str | None = None) -> AuditLog:
+        """The server's record of every authentication and authorization decision.
+
+        ``decision="deny"`` (or ``"allow"``, ``"error"``) keeps only those events.
+        """
+        rows = self.store.audit_rows()
+        return rows if decision is None else AuditLog(r for r in rows if r["decision"] == decision)
+
+    def attacker_server(self, documents: dict[str, Any]) -> str:
+        """Serve JSON documents from a second loopback server, as an attacker would.
+
+        ``documents`` maps paths (``"/jwks.json"``) to JSON values; returns the base URL. The
+        server stops with the lab. For attacks that make the lab fetch something (a ``jku``).
+        """
+        __tracebackhide__ = True
+        self._alive()
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse as Served
+        from starlette.routing import Route
+
+        def serve(value: Any) -> Any:
+            async def endpoint(request: Request) -> Served:
+                return Served(value)
+
+            return endpoint
+
+        routes = [Route(path, serve(value)) for path, value in documents.items()]
+        server = LabServer(Starlette(routes=routes))
+        server.start()
+        self._side_servers.append(server)
+        return server.url
+
+    @contextlib.contextmanager
+    def outage(self, dependency: str | None = None) -> Iterator[None]:
+        """Simulate a dependency of the server (the identity service...) being down.
+
+        Without a name, the lab's only dependency (most labs have one).
+        """
+        __tracebackhide__ = True
+        if dependency is None and len(self.lesson.dependencies) == 1:
+            dependency = self.lesson.dependencies[0]
+        if dependency not in self.lesson.dependencies:
+            valid = ", ".join(repr(d) for d in self.lesson.dependencies) or "(none)"
+            raise UnknownDependency(
+                f"this lab has no {dependency!r} service to take down; it depends on: {valid}"
+            )
+        self.state.outages.add(dependency)
+        try:
+            yield
+        finally:
+            self.state.outages.discard(dependency)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the server and delete the lab's files; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.net is not None:
+            self.net.stop()
+        for side in self._side_servers:
+            side.stop()
+        self.server.stop()
+        self.client.close()
+        self.store.close()
+        self.state.flags.retire()
+        self._tmp.cleanup()
+        registry.forget(self.lesson.id, self)
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else f"running at {self.url}"
+        return f"<Lab {self.lesson.id}: {state}>"
+
+    def _repr_html_(self) -> str:
+        return card_html(self)
+
+
+def _first(names: dict[str, Any]) -> str:
+    return next(iter(names), "hook")

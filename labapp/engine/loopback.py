@@ -1,0 +1,16 @@
+"""The one address a lab ever listens on, and the check that refuses any other."""
+
+from __future__ import annotations
+
+from labapp.engine.errors import NotLoopback
+
+LOOPBACK = "127.0.0.1"
+
+
+def require_loopback(host: str) -> None:
+    """Refuse any address but 127.0.0.1: labs are weak on purpose."""
+    if host != LOOPBACK:
+        raise NotLoopback(
+            f"lab servers listen on {LOOPBACK} only, not {host!r}: they are weak on "
+            "purpose and must never be reachable from another machine"
+        )

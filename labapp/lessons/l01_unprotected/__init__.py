@@ -1,0 +1,31 @@
+"""Lesson 01: unprotected endpoints (an orders API that protects almost nothing).
+
+The lab's app is in ``app.py``, what the grader replays in ``battery.py``.
+"""
+
+from labapp.engine.spec import Lesson
+from labapp.lessons.common import IDENTITY
+from labapp.lessons.l01_unprotected.app import AUTHORIZE, create_app, seed
+from labapp.lessons.l01_unprotected.battery import ATTACKS, CHECKS
+
+LESSON = Lesson(
+    id="01-unprotected",
+    title="Lesson 01 — Unprotected endpoints",
+    notebook="01-unprotected-endpoints.ipynb",
+    minutes=45,
+    create_app=create_app,
+    seed=seed,
+    dependencies=(IDENTITY,),
+    hooks=(AUTHORIZE,),
+    attacks=ATTACKS,
+    checks=CHECKS,
+    hints={
+        "defend": (
+            "Start from `return False` and allow only what you can name: that is deny by default.",
+            "Public routes: a set of (req.method, req.route). The rest needs req.identify().",
+            "Wrap req.identify() in try/except DependencyDown and return False: fail closed.",
+            "Never read X-Internal or X-Forwarded-For: any client can send them.",
+        )
+    },
+    try_this="Try <code>lab.client.get('/orders')</code> — no credentials at all.",
+)

@@ -1,0 +1,37 @@
+"""Lesson 05: refresh tokens, their rotation and revocation.
+
+The lab's app is in ``app.py``, what the grader replays in ``battery.py``.
+"""
+
+from labapp.engine.spec import Lesson
+from labapp.lessons.l05_refresh.app import create_app, seed
+from labapp.lessons.l05_refresh.battery import ATTACKS, CHECKS
+from labapp.lessons.l05_refresh.weak import HOOKS
+
+LESSON = Lesson(
+    id="05-refresh",
+    title="Lesson 05 — Refresh tokens: rotation and revocation",
+    notebook="05-refresh-rotation.ipynb",
+    minutes=60,
+    create_app=create_app,
+    seed=seed,
+    hooks=HOOKS,
+    attacks=ATTACKS,
+    checks=CHECKS,
+    hints={
+        "defend": (
+            "issue_refresh: secrets.token_urlsafe(32); tokens.save(sha256 hex of it, username, "
+            "family); return the token. Opaque: nothing to decode, nothing to confuse.",
+            "rotate: record = tokens.find(digest); refuse None, revoked, or a family older "
+            "than its absolute lifetime; then tokens.claim(digest): if it returns False the "
+            "token was used already, so tokens.revoke_family(record['family']) and refuse.",
+            "validate_access: jwt.get_unverified_header(token).get('typ') must be 'at+jwt'; "
+            "decode with algorithms=['RS256'], audience and issuer; refuse "
+            "tokens.is_denied(jti) and tokens.session_ended(claims['sid']).",
+            "logout: tokens.deny(claims['jti'], claims['exp']) and "
+            "tokens.revoke_family(claims['sid'], 'logout'). access_lifetime: 5 minutes.",
+        )
+    },
+    try_this="Log in as alice: <code>lab.client.post('/login', json={'username': 'alice', "
+    "'password': lab.users[0]['password']})</code>, then refresh with the refresh token.",
+)

@@ -1,0 +1,216 @@
+"""Lesson 05: short trust, not permanent trust. Refresh-token rotation and revocation.
+
+Login returns a short-lived access JWT (RFC 9068, ``typ: at+jwt``) and a refresh token whose
+state lives in the lab's SQLite. The weak hooks never consume a refresh token, never notice
+its reuse, mint it as a JWT with the access tokens' key, forget the access token at logout
+and look before they leap. The defense follows RFC 9700 §4.14 (refresh token protection,
+§4.14.2 rotation with reuse detection), RFC 8725 §3.11–3.12 (explicit typing, mutually
+exclusive validation), OWASP API2:2023 and ASVS 5 (V7 session management, V9 tokens).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from labapp.engine.guard import HookFailed, HookTimeout
+from labapp.engine.spec import LabState
+from labapp.lessons.common import bearer_token, challenge
+from labapp.lessons.l05_refresh.tokens import (
+    AUDIENCE,
+    CLIENT_ID,
+    ISSUER,
+    RECORD_FIELDS,
+    SCHEMA,
+    Ledger,
+    TokenStore,
+    digest,
+    new_signing_key,
+)
+
+REALM = "notes"
+VICTIM = "bob"
+
+
+def seed(state: LabState) -> None:
+    store = state.store
+    store.executescript(SCHEMA)
+    new_signing_key(store)
+    passwords = {name: secrets.token_urlsafe(12) for name in ("alice", VICTIM)}
+    store.executemany(
+        "INSERT INTO accounts VALUES (?, ?)",
+        [(u, hashlib.sha256(p.encode()).hexdigest()) for u, p in passwords.items()],
+    )
+    store.add_secret(*passwords.values())
+    store.execute("INSERT INTO app_log (line) VALUES (?)", (_log("app started, signed out"),))
+    state.users.append({"username": "alice", "password": passwords["alice"]})
+    state.workdir.joinpath("victim.json").write_text(json.dumps({"password": passwords[VICTIM]}))
+
+
+def _log(message: str) -> str:
+    return f"{time.strftime('%H:%M:%S')} bob-notes-app DEBUG {message}"
+
+
+class Credentials(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Refresh(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class Logout(BaseModel):
+    refresh_token: str | None = Field(default=None, max_length=4096)
+
+
+def create_app(state: LabState) -> FastAPI:
+    store, tokens, ledger = state.store, TokenStore(state.store), Ledger()
+    app = FastAPI(title="Lesson 05 notes API")
+    victim: dict[str, Any] = {"refresh": None}
+
+    async def issue(username: str, family: str) -> dict[str, Any]:
+        refresh = await state.call("issue_refresh", username, family, tokens)
+        if not isinstance(refresh, str) or not refresh:
+            raise state.guard.bad_result("issue_refresh", "must return the new token, a str")
+        lifetime = await state.call("access_lifetime")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+            raise state.guard.bad_result("access_lifetime", "must return a positive number")
+        now = time.time()
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": username, "client_id": CLIENT_ID}
+        claims.update(iat=int(now), exp=int(now + lifetime), jti=secrets.token_hex(8))
+        access = tokens.mint({**claims, "sid": family}, typ="at+jwt")
+        store.add_secret(refresh, access)
+        with ledger.lock:
+            ledger.family_of[digest(refresh)] = family
+            ledger.access[digest(access)] = (family, now)
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": int(lifetime),
+            "refresh_token": refresh,
+        }
+
+    async def log_in(creds: Credentials) -> dict[str, Any]:
+        row = store.one("SELECT * FROM accounts WHERE username = ?", (creds.username,))
+        hashed = hashlib.sha256(creds.password.encode()).hexdigest()
+        if row is None or not hmac.compare_digest(hashed, row["password_sha256"]):
+            store.audit(creds.username, "login", "session", "deny", "wrong username or password")
+            raise HTTPException(401, "wrong username or password")
+        family = secrets.token_hex(8)
+        store.execute(
+            "INSERT INTO families VALUES (?, ?, ?, 0)", (family, row["username"], time.time())
+        )
+        answer = await issue(row["username"], family)
+        store.audit(row["username"], "login", f"family {family[:8]}", "allow", "tokens issued")
+        return answer
+
+    async def refresh(presented: str) -> tuple[dict[str, Any], str | None]:
+        start = time.monotonic()
+        ledger.presented(presented, start)
+        try:
+            record = await state.call("rotate", presented, tokens)
+            if record is not None and not (
+                isinstance(record, dict) and set(record) >= RECORD_FIELDS
+            ):
+                problem = f"must return a record from tokens.find(), or None; not {record!r:.40}"
+                raise state.guard.bad_result("rotate", problem)
+            if record is None:
+                store.audit("?", "refresh", "session", "deny", "refresh token refused")
+                raise HTTPException(
+                    401, "invalid refresh token", headers=challenge(REALM, invalid_token=True)
+                )
+            answer = await issue(record["username"], record["family"])
+        except (HookFailed, HookTimeout) as exc:
+            store.audit("?", "refresh", "session", "error", str(exc))
+            raise
+        attack = ledger.exchanged(presented, start, time.monotonic())
+        family = f"family {record['family'][:8]}"
+        store.audit(record["username"], "refresh", family, "allow", "rotated")
+        return answer, attack
+
+    async def current_claims(request: Request, action: str) -> tuple[dict[str, Any], str]:
+        token = bearer_token(request)
+        if token is None:
+            store.audit("anonymous", action, "api", "deny", "no bearer token")
+            raise HTTPException(401, "a bearer token is required", headers=challenge(REALM))
+        try:
+            claims = await state.call("validate_access", token, tokens)
+        except (HookFailed, HookTimeout) as exc:
+            store.audit("?", action, "api", "error", str(exc))
+            raise
+        if claims is not None and not isinstance(claims, dict):
+            problem = f"must return the claims dict or None, not {claims!r:.40}"
+            raise state.guard.bad_result("validate_access", problem)
+        if not claims or not isinstance(claims.get("sub"), str):
+            store.audit("?", action, "api", "deny", "validate_access refused it")
+            headers = challenge(REALM, invalid_token=True)
+            raise HTTPException(401, "invalid or expired access token", headers=headers)
+        return claims, token
+
+    @app.post("/login", summary="Log in: a short-lived access JWT and a refresh token")
+    async def login(creds: Credentials) -> dict[str, Any]:
+        return await log_in(creds)
+
+    @app.post("/refresh", summary="Exchange a refresh token for new tokens (rotation)")
+    async def refresh_route(body: Refresh) -> dict[str, Any]:
+        answer, attack = await refresh(body.refresh_token)
+        return {**answer, "flag": state.flag(attack)} if attack else answer
+
+    @app.post("/logout", summary="Log out: end this session (bearer access token)")
+    async def logout(body: Logout, request: Request) -> dict[str, str]:
+        claims, _ = await current_claims(request, "POST /logout")
+        with ledger.lock:
+            ledger.logged_out.setdefault(str(claims.get("sid")), time.time())
+        try:
+            await state.call("logout", claims, body.refresh_token, tokens)
+        except (HookFailed, HookTimeout) as exc:
+            store.audit(claims["sub"], "logout", "session", "error", str(exc))
+            raise
+        store.audit(claims["sub"], "logout", "session", "allow", "logged out")
+        return {"logged_out": claims["sub"]}
+
+    @app.get("/api/me", summary="Who you are (any valid access token)")
+    async def me(request: Request) -> dict[str, Any]:
+        claims, token = await current_claims(request, "GET /api/me")
+        attack = ledger.accepted(token)
+        store.audit(claims["sub"], "GET /api/me", "api", "allow", attack or "access token")
+        body = {"user": claims["sub"], "session": str(claims.get("sid", ""))[:8]}
+        return {**body, "flag": state.flag(attack)} if attack else body
+
+    async def victim_refreshes() -> str:
+        """bob's app: refresh with the token it holds; if refused, bob signs in again."""
+        outcome = "refreshed"
+        try:
+            if victim["refresh"] is None:
+                raise HTTPException(401)
+            answer, _ = await refresh(victim["refresh"])
+        except HTTPException:
+            password = json.loads(state.workdir.joinpath("victim.json").read_text())["password"]
+            answer = await log_in(Credentials(username=VICTIM, password=password))
+            outcome = "refresh refused: bob signed in again" if victim["refresh"] else "signed in"
+        victim["refresh"] = answer["refresh_token"]
+        persisted = json.dumps({"user": VICTIM, "refresh_token": answer["refresh_token"]})
+        store.execute(
+            "INSERT INTO app_log (line) VALUES (?)", (_log(f"{outcome}; persisted {persisted}"),)
+        )
+        return outcome
+
+    @app.get("/debug/app-log", summary="bob's app debug log (synced to a public bucket)")
+    async def app_log() -> list[str]:
+        if victim["refresh"] is None:  # bob opens the app: it signs in
+            await victim_refreshes()
+        return [row["line"] for row in store.query("SELECT line FROM app_log ORDER BY id")]
+
+    @app.post("/simulate/victim-refresh", summary="bob's app refreshes its tokens now")
+    async def victim_refresh() -> dict[str, str]:
+        return {"victim": VICTIM, "outcome": await victim_refreshes()}
+
+    return app

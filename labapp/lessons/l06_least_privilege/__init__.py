@@ -1,0 +1,34 @@
+"""Lesson 06: least privilege (an invoices API whose every authorization decision is weak).
+
+The lab's app is in ``app.py``, what the grader replays in ``battery.py``.
+"""
+
+from labapp.engine.spec import Lesson
+from labapp.lessons.l06_least_privilege.app import create_app
+from labapp.lessons.l06_least_privilege.battery import ATTACKS, CHECKS
+from labapp.lessons.l06_least_privilege.hooks import HOOKS, seed
+from labapp.lessons.l06_least_privilege.policy import PERMISSIONS
+
+LESSON = Lesson(
+    id="06-least-privilege",
+    title="Lesson 06 — Least privilege",
+    notebook="06-least-privilege.ipynb",
+    minutes=60,
+    create_app=create_app,
+    seed=seed,
+    dependencies=(PERMISSIONS,),
+    hooks=HOOKS,
+    attacks=ATTACKS,
+    checks=CHECKS,
+    hints={
+        "defend": (
+            "permitted: a dict role -> {action: 'own' or 'any'}; a missing entry is a denial.",
+            "Wrap who.role() in try/except DependencyDown and return False: fail closed.",
+            "invoice_filter: ('owner = ?', (user['username'],)) unless the role reads any invoice.",
+            "public_fields never includes password_hash; internal_note only for support and admin.",
+            "accepted_fields: user -> display_name, email; invoice -> memo, status. "
+            "grant_scopes: requested & allowed.",
+        )
+    },
+    try_this="You are vera. Try <code>lab.client.get('/invoices/3', headers=as_vera)</code>.",
+)

@@ -1,0 +1,222 @@
+"""Lesson 06's legitimate checks: the permission matrix, and the fields, writes and scopes.
+
+The matrix is every role x endpoint x own/other object, as the grader sees it.
+Each cell is one real request with a seeded user's session token; its answer is classed as
+``allow`` (2xx; for the invoice list, ``allow:own`` or ``allow:all`` by the ids it returns),
+``deny`` (403 or 404: the lab answers 404 for someone else's invoice, so that a denial does
+not confirm the invoice exists, and 403 for a function the role may not use at all) or
+``HTTP nnn``. The expected class comes from the course's policy table (policy.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from labapp.engine.grading import Observed
+from labapp.lessons.common import auth, session_token
+from labapp.lessons.l06_least_privilege.policy import (
+    INVOICES,
+    OWNED,
+    SEES_ALL_INVOICES,
+    USERS,
+    reference_allows,
+)
+
+ALL_IDS = {row[0] for row in INVOICES}
+MEMO = {row[0]: row[4] for row in INVOICES}
+NAME = {username: display for _, username, display, _, _ in USERS}
+
+
+def reset(lab: Any) -> None:
+    """Seeded users and invoices as they were; throwaway accounts gone."""
+    store = lab.state.store
+    store.execute(f"DELETE FROM users WHERE id > {len(USERS)}")
+    for user_id, username, display, role, email in USERS:
+        store.execute(
+            "INSERT OR IGNORE INTO users (id, username, display_name, role, email, password_hash) "
+            "VALUES (?, ?, ?, ?, ?, '$argon2id$v=19$restored')",
+            (user_id, username, display, role, email),
+        )
+        store.execute(
+            "UPDATE users SET username = ?, display_name = ?, role = ?, email = ? WHERE id = ?",
+            (username, display, role, email, user_id),
+        )
+    store.executemany("INSERT OR REPLACE INTO invoices VALUES (?, ?, ?, ?, ?, ?)", INVOICES)
+
+
+def throwaway(lab: Any) -> int:
+    """A fresh account for a DELETE to aim at, so no seeded user is harmed."""
+    return lab.state.store.execute(
+        "INSERT INTO users (username, display_name, role, email, password_hash) "
+        "VALUES (?, 'Temp', 'viewer', '', '')",
+        (f"temp-{len(lab.state.store.query('SELECT id FROM users'))}",),
+    )
+
+
+def as_user(lab: Any, username: str) -> dict[str, str]:
+    return auth(session_token(lab.state, username))
+
+
+def other_invoice(username: str) -> int:
+    return 3 if username == "vera" else 1  # eddie's invoice for vera; vera's for the rest
+
+
+# -- the permission matrix -----------------------------------------------------------------
+
+# (method, route, action, object): object is "own", "other" or "" (no object)
+ENDPOINTS = (
+    ("GET", "/invoices", "invoice:list", ""),
+    ("GET", "/invoices/{id}", "invoice:read", "own"),
+    ("GET", "/invoices/{id}", "invoice:read", "other"),
+    ("PATCH", "/invoices/{id}", "invoice:update", "own"),
+    ("PATCH", "/invoices/{id}", "invoice:update", "other"),
+    ("GET", "/me", "user:read-self", ""),
+    ("PATCH", "/me", "user:update-self", ""),
+    ("GET", "/admin/users", "user:list", ""),
+    ("DELETE", "/admin/users/{id}", "user:delete", "other"),
+)
+
+
+def cells() -> Iterator[tuple[str, str, str, str, str, str]]:
+    """(username, role, method, route, object, expected) for every cell that exists."""
+    for _, username, _, role, _ in USERS:
+        for method, route, action, obj in ENDPOINTS:
+            if obj == "own" and not OWNED[username]:
+                continue  # the service account owns no invoice
+            owns = obj != "other" and action not in ("user:list",)
+            allowed = reference_allows(role, action, owns)
+            if allowed and action == "invoice:list":
+                expected = "allow:all" if role in SEES_ALL_INVOICES else "allow:own"
+            else:
+                expected = "allow" if allowed else "deny"
+            yield username, role, method, route, obj, expected
+
+
+def probe(lab: Any, http: httpx.Client, username: str, method: str, route: str, obj: str) -> str:
+    """Send one cell's request and classify the answer: allow, deny or HTTP nnn."""
+    headers = as_user(lab, username)
+    body: dict[str, Any] | None = None
+    url = route
+    if "/invoices/{id}" in route:
+        invoice_id = min(OWNED[username]) if obj == "own" else other_invoice(username)
+        url = f"/invoices/{invoice_id}"
+        body = {"memo": MEMO[invoice_id]} if method == "PATCH" else None
+    elif route == "/admin/users/{id}":
+        url = f"/admin/users/{throwaway(lab)}"
+    elif (method, route) == ("PATCH", "/me"):
+        body = {"display_name": NAME[username]}
+    response = http.request(method, url, headers=headers, json=body)
+    status = response.status_code
+    if status in (403, 404):
+        return "deny"
+    if not 200 <= status < 300:
+        return f"HTTP {status}"
+    if route == "/invoices":
+        ids = {row.get("id") for row in response.json().get("invoices", [])}
+        if ids == OWNED[username]:
+            return "allow:own"
+        return "allow:all" if ids == ALL_IDS else f"allow:{sorted(ids, key=str)}"
+    return "allow"
+
+
+def matrix(lab: Any, http: httpx.Client) -> list[tuple[str, str, str, str, str]]:
+    """Every cell as (role, endpoint, object, expected, observed)."""
+    reset(lab)
+    rows = []
+    for username, role, method, route, obj, expected in cells():
+        observed = probe(lab, http, username, method, route, obj)
+        rows.append((role, f"{method} {route}", obj or "—", expected, observed))
+    reset(lab)
+    return rows
+
+
+def render(rows: list[tuple[str, str, str, str, str]]) -> str:
+    """The matrix as a compact text table, mismatches marked."""
+    table = [("", "role", "endpoint", "object", "expected", "observed")]
+    table += [("✗" if e != o else "", r, p, b, e, o) for r, p, b, e, o in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(6)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
+    )
+
+
+def check_matrix(lab: Any, http: httpx.Client) -> Observed:
+    rows = matrix(lab, http)
+    wrong = [row for row in rows if row[3] != row[4]]
+    if not wrong:
+        return Observed(True, 200, f"all {len(rows)} cells match")
+    shown = "; ".join(f"{r} {p} {b}: expected {e}, got {o}" for r, p, b, e, o in wrong)
+    return Observed(False, None, f"{len(wrong)} of {len(rows)} cells differ: {shown}")
+
+
+def token_for(lab: Any, http: httpx.Client, username: str, scope: str) -> httpx.Response:
+    return http.post("/oauth/token", headers=as_user(lab, username), json={"scope": scope})
+
+
+# -- what real users need ------------------------------------------------------------------
+
+
+def check_fields(lab: Any, http: httpx.Client) -> Observed:
+    """Least privilege on output is not 'show nothing': each role still sees its fields."""
+    reset(lab)
+    wanted = [
+        ("vera", "/invoices/1", {"id", "owner", "amount_cents", "status", "memo"}),
+        ("vera", "/me", {"id", "username", "display_name", "role", "email"}),
+        ("sam", "/invoices/3", {"memo", "internal_note"}),
+        ("ada", "/invoices/1", {"memo", "internal_note"}),
+    ]
+    for username, url, fields in wanted:
+        response = http.get(url, headers=as_user(lab, username))
+        missing = fields - set(response.json()) if response.is_success else fields
+        if missing:
+            return Observed(
+                False, response.status_code, f"GET {url} as {username} lacks {sorted(missing)}"
+            )
+    response = http.get("/admin/users", headers=as_user(lab, "ada"))
+    rows = response.json().get("users", []) if response.is_success else []
+    ok = bool(rows) and all({"username", "role", "email"} <= set(row) for row in rows)
+    return Observed(ok, response.status_code, "GET /admin/users as ada shows username, role, email")
+
+
+def check_writes(lab: Any, http: httpx.Client) -> Observed:
+    reset(lab)
+    calls = [
+        ("vera", "/me", {"display_name": "Vera V.", "email": "v@example.test"}),
+        ("eddie", "/invoices/3", {"memo": "Consulting, Q1 (revised)", "status": "paid"}),
+        ("ada", "/invoices/1", {"status": "paid"}),
+    ]
+    seen = Observed(False)
+    for username, url, body in calls:
+        response = http.patch(url, headers=as_user(lab, username), json=body)
+        seen = Observed(response.is_success, response.status_code, f"PATCH {url} as {username}")
+        if not seen.succeeded:
+            break
+    reset(lab)
+    return seen
+
+
+def check_scopes(lab: Any, http: httpx.Client) -> Observed:
+    """Each role gets exactly what it asked for, within what it may have; and it binds."""
+    reset(lab)
+    for username, scope in [
+        ("vera", "invoices:read"),
+        ("eddie", "invoices:read invoices:write"),
+        ("ada", "invoices:read invoices:write profile users:admin users:read"),
+    ]:
+        response = token_for(lab, http, username, scope)
+        granted = response.json().get("scope", "") if response.is_success else None
+        if granted is None or set(granted.split()) != set(scope.split()):
+            return Observed(
+                False, response.status_code, f"{username} asked {scope!r}, got {granted!r}"
+            )
+    narrow = token_for(lab, http, "eddie", "invoices:read").json()["access_token"]
+    read = http.get("/invoices", headers=auth(narrow))
+    write = http.patch("/invoices/3", headers=auth(narrow), json={"memo": MEMO[3]})
+    ok = read.is_success and write.status_code == 403
+    ok = ok and "insufficient_scope" in write.headers.get("www-authenticate", "")
+    return Observed(
+        ok, read.status_code, "a read-only token reads; its PATCH gets 403 insufficient_scope"
+    )

@@ -1,0 +1,87 @@
+"""Grading: rows, verdicts and the report a grader cell shows."""
+
+from __future__ import annotations
+
+import httpx
+
+from labapp import Lab
+from labapp.engine.grading import Attack, Check, Observed, Report, Row, run_item
+
+
+def _attack(run, **kw) -> Attack:
+    return Attack("probe", "a probing attack", ("first hint", "second hint"), run, **kw)
+
+
+def test_a_blocked_attack_passes_and_a_breach_fails_with_its_first_hint(lab01: Lab) -> None:
+    """An attack row passes when the request was refused, and shows hint 1 when not."""
+    blocked = run_item(lab01, _attack(lambda lab, http: Observed(False, 401)))
+    breached = run_item(lab01, _attack(lambda lab, http: Observed(True, 200, "GET /orders")))
+    assert blocked.passed and not breached.passed
+    assert breached.hint == "first hint"
+    assert "got through (HTTP 200): GET /orders" in breached.observed
+
+
+def test_a_5xx_is_never_a_pass(lab01: Lab) -> None:
+    """Even when the attack 'did not get through', a server error along the way fails it."""
+    lab01.defend(authorize=lambda req: {}["boom"])
+
+    def run(lab: Lab, http: httpx.Client) -> Observed:
+        response = http.get("/orders")
+        return Observed(False, response.status_code)
+
+    row = run_item(lab01, _attack(run))
+    assert not row.passed
+    assert "server error (HTTP 500)" in row.observed and "5xx is never a pass" in row.observed
+    assert "authorize() raised: KeyError" in row.observed
+
+
+def test_a_transport_error_is_a_rejection_only_where_the_lesson_says_so(lab01: Lab) -> None:
+    """A dropped connection fails an attack row unless the attack declares it a block (TLS)."""
+
+    def run(lab: Lab, http: httpx.Client) -> Observed:
+        http.get("http://127.0.0.1:1/")  # nothing listens on port 1
+        return Observed(True, 200)
+
+    assert not run_item(lab01, _attack(run)).passed
+    assert run_item(lab01, _attack(run, transport_error_blocks=True)).passed
+    assert not run_item(lab01, Check("legit", "a real user", run)).passed
+
+
+def test_a_legit_check_passes_only_when_the_request_worked(lab01: Lab) -> None:
+    """Denying a real user fails the legitimate row, with a hint about over-denying."""
+    ok = run_item(lab01, Check("legit", "a real user", lambda lab, http: Observed(True, 200)))
+    refused = run_item(lab01, Check("legit", "a real user", lambda lab, http: Observed(False, 403)))
+    assert ok.passed and not refused.passed
+    assert "denying too much" in refused.hint
+
+
+def test_the_report_renders_as_text_and_as_escaped_html() -> None:
+    """Text for terminals, an HTML table for JupyterLab, with learner strings escaped."""
+    report = Report(
+        "demo",
+        [
+            Row("attack", "a<b>", "x", "blocked (4xx)", "got through (HTTP 200)", False, "h<i>"),
+            Row("legit", "ok", "y", "works (2xx)", "worked (HTTP 200)", True),
+        ],
+        log=["INFO <script>"],
+    )
+    text = str(report)
+    assert text.startswith("demo: 1/2 checks passed")
+    assert "FAIL  [attack] a<b>" in text and "PASS  [legit] ok" in text
+    html = report._repr_html_()
+    assert "a&lt;b&gt;" in html and "h&lt;i&gt;" in html and "<script>" not in html
+    assert "Server log" in html
+    assert "✗ [attack] a<b>" in report.breach_message()
+    assert not report.passed and [row.id for row in report.failures] == ["a<b>"]
+
+
+def test_a_check_that_cannot_read_the_answer_fails_its_row_only(lab01: Lab) -> None:
+    """An unexpected answer (not JSON, say) fails that row instead of crashing the grader."""
+
+    def run(lab: Lab, http: httpx.Client) -> Observed:
+        http.get("/health").json()["no-such-key"]
+        return Observed(False, 401)
+
+    row = run_item(lab01, _attack(run))
+    assert not row.passed and "could not complete: KeyError" in row.observed
+    assert not run_item(lab01, Check("legit", "a real user", run)).passed

@@ -1,0 +1,61 @@
+"""What a lesson declares: a hook's declared return type is enforced by the server."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+
+from labapp.engine.lab import Lab
+from labapp.engine.spec import Hook, LabState, Lesson
+
+
+def _create_app(state: LabState) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/decide")
+    async def decide() -> dict[str, bool]:
+        return {"allowed": await state.call("decide")}
+
+    return app
+
+
+LESSON = Lesson(
+    id="99-test",
+    title="a lesson for the engine's tests",
+    notebook="99-test.ipynb",
+    minutes=1,
+    create_app=_create_app,
+    seed=lambda state: None,
+    hooks=(Hook("decide", (), "allow or deny", lambda: False, returns=bool),),
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (1, "int 1"),
+        ("False", "str 'False'"),
+        (None, "NoneType None"),
+        ([True], "list [True]"),
+        ("x" * 100, "str '" + "x" * 56 + "..."),
+    ],
+)
+def test_a_decision_that_is_not_a_bool_is_the_hooks_failure(value: object, shown: str) -> None:
+    """Never guessed as allow or deny: a 500 naming the hook, what came back, what to return."""
+    with Lab(LESSON) as lab:
+        lab.defend(decide=lambda: value)
+        response = lab.client.get("/decide")
+        assert response.status_code == 500
+        detail = response.json()["detail"]
+        assert (
+            detail
+            == f"decide() raised TypeError: decide() returned {shown}; it must return True or False"
+        )
+        assert lab.guard.incidents[-1].kind == "returned"
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_bool_decision_is_served(value: bool) -> None:
+    with Lab(LESSON) as lab:
+        lab.defend(decide=lambda: value)
+        assert lab.client.get("/decide").json() == {"allowed": value}
