@@ -21,7 +21,7 @@ FROM quay.io/jupyter/minimal-notebook:python-3.12.11
 RUN pip install --no-cache-dir \
         "jupyterlab>=4.2" \
         "fastapi>=0.122" \
-        "uvicorn>=0.34" \
+        "uvicorn>=0.54" \
         "httpx>=0.28" \
         "pyjwt[crypto]>=2.15.1" \
         "argon2-cffi>=23.1" \
