@@ -48,6 +48,15 @@ class LabStopped(LabError, RuntimeError):
     """Raised when a stopped lab is used; start a new one with ``start_lab``."""
 
 
+class HookStillRunning(LabError, RuntimeError):
+    """Raised by ``Lab.grade`` while a hook call from earlier is stuck past its deadline.
+
+    Python cannot end a thread blocked in a C call (``time.sleep``, a socket read); grading
+    beside it could slow or skew the verdicts, so the grader refuses until it ends or the
+    kernel restarts.
+    """
+
+
 class DependencyDown(LabError, ConnectionError):
     """Raised inside a lab by a dependency (such as the identity service) that is down.
 

@@ -7,9 +7,14 @@ A learner's hook runs off the server's event loop, in a daemon thread of its own
   504 after the deadline, and the server, the grader and ``stop()`` carry on.
 
 Python cannot kill a thread. On a deadline we cancel an async hook's task and raise an
-exception *inside* a sync hook's thread (which ends a pure-Python loop at once); a hook
-stuck in a C call (``time.sleep``) finishes on its own, in a daemon thread that cannot
-block the kernel from exiting.
+exception *inside* the hook's thread (which ends a pure-Python loop at once, a busy
+``async def`` included). A hook stuck in a C call (``time.sleep``, a socket read) cannot be
+ended: it is remembered as *lingering*; ``lab.stop()`` tries once more and says plainly
+what is left, and ``grade()`` refuses to judge while one is still running (it would slow
+or skew the verdicts), until it ends or the kernel restarts.
+
+What a hook prints is kept aside while it runs and shown capped after it returns
+(:mod:`labapp.engine.hookio`), so printing cannot push a correct hook past its deadline.
 """
 
 from __future__ import annotations
@@ -19,13 +24,17 @@ import contextlib
 import contextvars
 import ctypes
 import inspect
+import sys
 import sysconfig
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from labapp.engine import hookio
 
 DEFAULT_DEADLINE = 1.0
 
@@ -59,6 +68,22 @@ class HookIncident:
     where: str = ""
 
 
+@dataclass(frozen=True)
+class Lingering:
+    """A hook call that outlived its deadline and whose thread has not ended (yet)."""
+
+    hook: str
+    thread: threading.Thread
+    since: float  # time.monotonic() of the deadline
+
+    def describe(self) -> str:
+        return f"{self.hook}() (past its deadline {time.monotonic() - self.since:.0f} s ago)"
+
+
+# Lingering hooks a stopped lab could not end: a later lab's grade() refuses while they run.
+_left_behind: list[Lingering] = []
+
+
 @dataclass
 class Guard:
     """Calls hooks with a deadline and remembers what went wrong, for the report."""
@@ -69,14 +94,61 @@ class Guard:
     # known, and thirty one-second waits would make the grader look hung too.
     grading: bool = False
     hung: set[str] = field(default_factory=set)
+    abandoned: list[Lingering] = field(default_factory=list)
+    shown: int = 0  # characters of hook output shown during this grade
+    unshown: int = 0  # and left out
+    _output_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @contextlib.contextmanager
     def grading_run(self) -> Iterator[None]:
-        self.grading, self.hung = True, set()
+        self.grading, self.hung, self.shown, self.unshown = True, set(), 0, 0
         try:
             yield
         finally:
             self.grading, self.hung = False, set()
+            if self.unshown:
+                print(
+                    f"… {self.unshown} more characters of your hooks' output not shown "
+                    f"(each call shows its first {hookio.PER_CALL}, a grade {hookio.PER_GRADE})"
+                )
+
+    def _show_output(self, hook: str, out: hookio.Buffer) -> None:
+        """Print what a hook printed, within the per-call and per-grade caps."""
+        text, dropped = out.text, out.dropped
+        if not text and not dropped:
+            return
+        with self._output_lock:
+            if self.grading:
+                allowed = max(0, hookio.PER_GRADE - self.shown)
+                dropped += max(0, len(text) - allowed)
+                text = text[:allowed]
+                self.shown += len(text)
+                self.unshown += dropped
+                dropped = 0  # said once, at the end of the grade
+            if text:
+                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            if dropped:
+                sys.stdout.write(f"… {dropped} more characters of {hook}()'s output not shown\n")
+
+    def lingering(self) -> list[Lingering]:
+        """Hook calls past their deadline whose threads still run."""
+        self.abandoned = [item for item in self.abandoned if item.thread.is_alive()]
+        return list(self.abandoned)
+
+    def end_lingering(self, wait: float, *, with_left_behind: bool = False) -> list[Lingering]:
+        """Try again to end lingering hooks (and, if asked, those stopped labs left behind),
+        waiting up to ``wait`` s in all; return the calls that still run."""
+        items = self.lingering() + (left_behind() if with_left_behind else [])
+        ends = time.monotonic() + wait
+        for item in items:
+            _interrupt(item.thread)
+        for item in items:
+            item.thread.join(max(0.0, ends - time.monotonic()))
+        return [item for item in items if item.thread.is_alive()]
+
+    def leave_behind(self, items: list[Lingering]) -> None:
+        """A stopping lab hands over what it could not end, so later grades know."""
+        _left_behind.extend(items)
 
     def bad_result(self, hook: str, problem: str) -> HookFailed:
         """A hook returned something the server cannot use: record it, return the error."""
@@ -101,29 +173,34 @@ class Guard:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(settle, ok, value)
 
+        def call_hook() -> Any:
+            if inspect.iscoroutinefunction(fn):
+                # Its own loop, so a blocking call inside `async def` cannot freeze ours.
+                hook_loop = asyncio.new_event_loop()
+                inner["loop"] = hook_loop
+                try:
+                    task = hook_loop.create_task(fn(*args))
+                    inner["task"] = task
+                    return hook_loop.run_until_complete(task)
+                finally:
+                    hook_loop.close()
+            return fn(*args)
+
         def run() -> None:
+            out = hookio.Buffer()
             try:
-                if inspect.iscoroutinefunction(fn):
-                    # Its own loop, so a blocking call inside `async def` cannot freeze ours.
-                    hook_loop = asyncio.new_event_loop()
-                    inner["loop"] = hook_loop
-                    try:
-                        task = hook_loop.create_task(fn(*args))
-                        inner["task"] = task
-                        result = hook_loop.run_until_complete(task)
-                    finally:
-                        hook_loop.close()
-                else:
-                    result = fn(*args)
+                with hookio.captured() as out:
+                    result = call_hook()
                 report(True, result)
-            except _Abandoned:
-                pass
-            except asyncio.CancelledError:
+            except (_Abandoned, asyncio.CancelledError):
                 pass
             except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
                 if not isinstance(exc, Exception):  # SystemExit and friends: keep them here
                     exc = RuntimeError(f"{type(exc).__name__}({exc})")
                 report(False, exc)
+            finally:
+                with contextlib.suppress(BaseException):  # an _Abandoned may still arrive
+                    self._show_output(name, out)
 
         # The request's context (contextvars) goes along: lessons may keep per-request facts there.
         context = contextvars.copy_context()
@@ -134,7 +211,7 @@ class Guard:
         try:
             return await asyncio.wait_for(asyncio.shield(done), self.deadline)
         except asyncio.TimeoutError:
-            self._abandon(thread, inner)
+            self._abandon(name, thread, inner)
             if self.grading:
                 self.hung.add(name)
             self.incidents.append(
@@ -169,17 +246,29 @@ class Guard:
             raise HookTimeout(name, self.deadline)
         return outcome["value"]
 
-    @staticmethod
-    def _abandon(thread: threading.Thread, inner: dict[str, Any]) -> None:
+    def _abandon(self, name: str, thread: threading.Thread, inner: dict[str, Any]) -> None:
         task, hook_loop = inner.get("task"), inner.get("loop")
         if task is not None and hook_loop is not None and not hook_loop.is_closed():
             # RuntimeError: the loop closed meanwhile, so the hook finished after all.
             with contextlib.suppress(RuntimeError):
                 hook_loop.call_soon_threadsafe(task.cancel)
-        elif thread.ident is not None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned)
-            )
+        # Also into the thread: a busy `async def` never awaits, so never sees the cancel.
+        _interrupt(thread)
+        self.abandoned.append(Lingering(name, thread, time.monotonic()))
+
+
+def _interrupt(thread: threading.Thread) -> None:
+    """Raise _Abandoned inside a thread at its next Python bytecode (not inside a C call)."""
+    if thread.ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned)
+        )
+
+
+def left_behind() -> list[Lingering]:
+    """Lingering hooks of stopped labs in this kernel that still run."""
+    _left_behind[:] = [item for item in _left_behind if item.thread.is_alive()]
+    return list(_left_behind)
 
 
 _NOT_LEARNER = (

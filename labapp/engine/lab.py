@@ -20,6 +20,7 @@ from labapp.engine.card import card_html
 from labapp.engine.errors import (
     BadHook,
     DefenseBreached,
+    HookStillRunning,
     LabStopped,
     UnknownDependency,
     UnknownExercise,
@@ -225,15 +226,37 @@ class Lab:
         """Replay every attack of the lesson and every legitimate check; raise if any fails."""
         __tracebackhide__ = True
         self._alive()
-        report = run_battery(
-            self, list(self.lesson.attacks), list(self.lesson.checks), f"{self.lesson.id} defense"
-        )
+        self._refuse_beside_stuck_hooks()
+        try:
+            report = run_battery(
+                self,
+                list(self.lesson.attacks),
+                list(self.lesson.checks),
+                f"{self.lesson.id} defense",
+            )
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                "grade() was interrupted: nothing was graded. Run the cell again."
+            ) from None
         if not report.passed:
             _show(report)
             raise DefenseBreached(report.breach_message(), report)
         if self.lesson.hooks:
             self._record(self.lesson.id, DEFEND)
         return report
+
+    def _refuse_beside_stuck_hooks(self) -> None:
+        __tracebackhide__ = True
+        stuck = self.guard.end_lingering(wait=2.0, with_left_behind=True)
+        if stuck:
+            calls = ", ".join(item.describe() for item in stuck)
+            raise HookStillRunning(
+                f"grade() will not judge while a call of your hook is still running: {calls}. "
+                "Python cannot stop a thread stuck in a blocking call (time.sleep, a socket "
+                "read, input()), and grading beside it would slow or skew the verdicts. Fix "
+                "the hook so it returns in time, then restart the kernel (Kernel > Restart "
+                "Kernel) and run the notebook again."
+            )
 
     def check_flag(self, name: str, value: object) -> None:
         """Check a captured flag; a wrong one raises WrongFlag saying why (never the answer)."""
@@ -340,6 +363,15 @@ class Lab:
         for side in self._side_servers:
             side.stop()
         self.server.stop()
+        stuck = self.guard.end_lingering(wait=1.0)
+        if stuck:
+            self.guard.leave_behind(stuck)
+            calls = ", ".join(item.describe() for item in stuck)
+            print(
+                f"Stopped the {self.lesson.id} lab, but a call of your hook is still running: "
+                f"{calls}. Python cannot stop it; restart the kernel to end it "
+                "(until then, grade() refuses to judge)."
+            )
         self.client.close()
         self.store.close()
         self.state.flags.retire()

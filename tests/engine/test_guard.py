@@ -125,3 +125,84 @@ def test_the_report_names_the_learners_line_not_the_courses() -> None:
     assert _where(caught.value) == "line " + str(learner_hook.__code__.co_firstlineno + 1) + (
         ": return get_lesson(42)  # raises inside labapp/lessons/__init__.py"
     )
+
+
+async def _async_spins(req):
+    while True:  # never awaits: a cancel alone never reaches it
+        pass
+
+
+def test_a_busy_async_hook_is_ended_after_its_deadline(lab01: Lab) -> None:
+    """An `async def` that never awaits does not keep burning a core either."""
+    lab01.defend(authorize=_async_spins)
+    assert lab01.client.get("/products").status_code == 504
+    for _ in range(100):
+        if not [t for t in threading.enumerate() if t.name == "lab-hook-authorize"]:
+            break
+        time.sleep(0.05)
+    assert not [t for t in threading.enumerate() if t.name == "lab-hook-authorize"]
+
+
+def _blocked_hook(release: threading.Event):
+    def stuck(req):
+        release.wait()  # blocked in C: Python cannot interrupt it
+        return True
+
+    return stuck
+
+
+def test_grade_refuses_beside_a_hook_python_cannot_end(lab01: Lab) -> None:
+    """A call stuck past its deadline: grade() says so plainly instead of judging beside it."""
+    from labapp import HookStillRunning
+    from tests.lessons.test_l01_unprotected import solution_authorize
+
+    release = threading.Event()
+    try:
+        lab01.defend(authorize=_blocked_hook(release))
+        assert lab01.client.get("/products").status_code == 504
+        lab01.defend(authorize=solution_authorize())
+        with pytest.raises(HookStillRunning, match=r"authorize\(\) \(past its deadline"):
+            lab01.grade()
+    finally:
+        release.set()
+    lab01.grade()  # once it has ended, grading goes on
+
+
+def test_stop_says_what_it_could_not_end_and_later_grades_refuse(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The stuck call outlives its lab: stop() names it, another lab's grade() refuses."""
+    from labapp import HookStillRunning, start_lab
+    from tests.lessons.test_l01_unprotected import solution_authorize
+
+    release = threading.Event()
+    try:
+        with start_lab("01-unprotected") as first:
+            first.defend(authorize=_blocked_hook(release))
+            assert first.client.get("/products").status_code == 504
+        assert "a call of your hook is still running: authorize()" in capsys.readouterr().out
+        with start_lab("01-unprotected") as second:
+            second.defend(authorize=solution_authorize())
+            with pytest.raises(HookStillRunning):
+                second.grade()
+            release.set()
+            second.grade()
+    finally:
+        release.set()
+
+
+def test_an_interrupted_grade_says_so_in_one_line(lab01: Lab) -> None:
+    """Pressing stop during grade(): a KeyboardInterrupt with one sentence, not a wall."""
+    import _thread
+
+    interrupted = []
+
+    def interrupts(req):
+        if not interrupted:
+            interrupted.append(1)
+            _thread.interrupt_main()
+        return False
+
+    lab01.defend(authorize=interrupts)
+    with pytest.raises(KeyboardInterrupt, match="grade\\(\\) was interrupted: nothing was graded"):
+        lab01.grade()
