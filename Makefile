@@ -9,7 +9,7 @@ LAB_ARGS ?=
 # JupyterLab refuses to run as root unless told; say so plainly rather than fail.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test check notebooks bench clean
+.PHONY: lab test check notebooks bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ notebooks: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# The fuzz tests of `make test`, with many more examples per route (about 15 minutes).
+fuzz: $(STAMP)
+	LABAPP_FUZZ_EXAMPLES=100 LABAPP_FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz.py -q
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -86,12 +86,7 @@ def solution_defense(lesson: Lesson, lab: Any) -> dict[str, Any]:
     notebook around them (labapp's public names and the running ``lab``)."""
     path = ROOT / "solutions" / lesson.notebook
     given = {name: getattr(labapp, name) for name in labapp.__all__} | {"lab": lab}
-    hooks: dict[str, Any] = {}
-    for hook in lesson.hooks:
-        if hook.name not in hooks:
-            namespace = authoring.solution_namespace(path, hook.name, **given)
-            hooks.update({h.name: namespace[h.name] for h in lesson.hooks if h.name in namespace})
-    return hooks
+    return authoring.solution_hooks(path, [hook.name for hook in lesson.hooks], **given)
 
 
 def _timed_grade(lab: Any) -> float:

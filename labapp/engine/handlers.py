@@ -27,7 +27,14 @@ def install_handlers(app: FastAPI) -> FastAPI:
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's `int` takes any size; SQLite (and datetime, and struct) do not. A number
+        # no row can hold is the client's mistake: a 422, not a 500.
+        detail = [{"loc": [], "msg": "a number in the request is out of range"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+
     app.add_exception_handler(HookFailed, hook_failed)
+    app.add_exception_handler(OverflowError, out_of_range)
     app.add_exception_handler(HookTimeout, hook_timeout)
     app.add_exception_handler(RequestValidationError, invalid_request)
     return app

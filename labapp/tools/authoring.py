@@ -163,3 +163,17 @@ def solution_namespace(path: Path, defines: str, **given: Any) -> dict[str, Any]
             exec(compile(cell.source, f"{path.name}:{defines}", "exec"), namespace)  # noqa: S102
             return namespace
     raise AuthoringError(f"no cell of {path.name} defines {defines}()")
+
+
+def solution_hooks(path: Path, hooks: list[str], **given: Any) -> dict[str, Any]:
+    """Every hook in ``hooks`` as the solution notebook at ``path`` defines it.
+
+    Each hook's cell runs once (a cell defining several hooks gives them all). Benchmarks and
+    the fuzz tests plug these in, so they judge the course's own answer.
+    """
+    found: dict[str, Any] = {}
+    for hook in hooks:
+        if hook not in found:
+            namespace = solution_namespace(path, hook, **given)
+            found.update({name: namespace[name] for name in hooks if name in namespace})
+    return found

@@ -74,24 +74,35 @@ def release_makefile(text: str) -> str:
 
 
 def release_readme(text: str) -> str:
-    """The README without its instructors' section (solutions/, docs/, the course's tests)."""
-    text = re.sub(r"\n## For instructors\n.*?(?=\n## |\Z)", "\n", text, flags=re.DOTALL)
+    """The README without its instructors' and contributors' sections (solutions/, docs/,
+    the course's tests and layout)."""
+    for section in ("For instructors", "For contributors"):
+        pattern = rf"\n## {section}[^\n]*\n.*?(?=\n## |\Z)"
+        text = re.sub(pattern, "\n", text, flags=re.DOTALL)
     return text.replace(
         "make test    # creates .venv if missing, runs the whole test suite",
         "make test    # creates .venv if missing, grades your notebooks (re-runs each one)",
     )
 
 
+# What only the course's own suite uses (a browser test, the fuzzer): learners would only
+# download them.
+COURSE_ONLY = ("playwright", "schemathesis")
+
+
 def release_pyproject(text: str) -> str:
     """Settings for the course's own suite are dropped: pytest's tests/ and strict xfail,
-    and playwright (the course's browser test), which learners would only download."""
+    and the COURSE_ONLY packages."""
     dropped = ("testpaths = ", "xfail_strict = ")
     kept = "".join(line for line in text.splitlines(True) if not line.startswith(dropped))
-    return re.sub(r',\s*"playwright[^"]*"', "", kept)
+    for name in COURSE_ONLY:
+        kept = re.sub(rf',\s*"{name}[^"]*"', "", kept)
+    return kept
 
 
 def release_environment(text: str) -> str:
-    return "".join(line for line in text.splitlines(True) if "playwright" not in line)
+    lines = text.splitlines(True)
+    return "".join(line for line in lines if not any(name in line for name in COURSE_ONLY))
 
 
 def _needs_left_out(line: str) -> bool:

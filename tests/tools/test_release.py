@@ -199,11 +199,13 @@ def test_the_release_readme_is_for_learners(out: Path) -> None:
     """No instructors' section, no solutions/, and every file it links is in the release."""
     readme = (out / "README.md").read_text()
     assert "## For instructors" not in readme and "solutions/" not in readme
+    assert "## For contributors" not in readme and "tests/" not in readme
     assert "grades your notebooks" in readme
     for link in re.findall(r"\]\(((?!https?:)[^)#]+)\)", readme):
         assert (out / link).exists(), link
     pyproject = (out / "pyproject.toml").read_text()
     assert "testpaths" not in pyproject and "xfail_strict" not in pyproject
     assert "--nbval-cell-timeout" in pyproject  # grading keeps its cell timeout
-    assert "playwright" not in pyproject + (out / "environment.yml").read_text()
+    for course_only in ("playwright", "schemathesis"):
+        assert course_only not in pyproject + (out / "environment.yml").read_text()
     assert 'dev = ["ruff>=' in pyproject
