@@ -199,7 +199,9 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         if observed.status is None or observed.status < 500:
             observed_text += f"; server error {server_errors[0]} on the way"
         observed_text += " (a 5xx is never a pass)"
-        hint = "your hook must return an answer, not raise or hang: a crash is not a defense"
+        crash = "your hook must return an answer, not raise or hang: a crash is not a defense"
+        # An attack that also got through has a second lesson: keep the row's own advice.
+        hint = f"{crash}; and: {hint}" if is_attack and observed.succeeded and hint else crash
     for incident in list(dict.fromkeys(incidents))[:2]:  # the same failure once
         observed_text += f"; {incident.hook}() {incident.kind}: {incident.summary}"
         if incident.where:

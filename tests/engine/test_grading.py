@@ -85,3 +85,28 @@ def test_a_check_that_cannot_read_the_answer_fails_its_row_only(lab01: Lab) -> N
     row = run_item(lab01, _attack(run))
     assert not row.passed and "could not complete: KeyError" in row.observed
     assert not run_item(lab01, Check("legit", "a real user", run)).passed
+
+
+def test_a_crash_on_the_way_to_a_breach_keeps_the_rows_own_advice(lab01: Lab) -> None:
+    """A hook that crashed once and let the attack through later: both lessons are shown."""
+    calls = []
+
+    def flaky(req):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("boom")
+        return True
+
+    lab01.defend(authorize=flaky)
+
+    def run(lab: Lab, http: httpx.Client) -> Observed:
+        http.get("/orders")  # 500: the first call crashes
+        return Observed(True, http.get("/orders").status_code)  # then it lets anyone in
+
+    row = run_item(lab01, _attack(run, fix="deny by default"))
+    assert not row.passed
+    assert row.hint.startswith("your hook must return an answer") and "deny by default" in row.hint
+    blocked = run_item(
+        lab01, _attack(lambda lab, http: Observed(False, http.get("/x").status_code))
+    )
+    assert "deny by default" not in blocked.hint

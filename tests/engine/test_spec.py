@@ -59,3 +59,15 @@ def test_a_bool_decision_is_served(value: bool) -> None:
     with Lab(LESSON) as lab:
         lab.defend(decide=lambda: value)
         assert lab.client.get("/decide").json() == {"allowed": value}
+
+
+def test_a_grader_row_can_ask_a_hook_directly_with_the_same_checks() -> None:
+    """state.call_blocking: the hook's answer, or its failure when it is not a bool."""
+    from labapp.engine.guard import HookFailed
+
+    with Lab(LESSON) as lab:
+        lab.defend(decide=lambda: True)
+        assert lab.state.call_blocking("decide") is True
+        lab.defend(decide=lambda: "yes")
+        with pytest.raises(HookFailed, match="must return True or False"):
+            lab.state.call_blocking("decide")
