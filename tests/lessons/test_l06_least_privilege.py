@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -12,6 +19,7 @@ from labapp.lessons.common import session_token
 from labapp.lessons.l06_least_privilege import LESSON
 from labapp.lessons.l06_least_privilege.hooks import Who
 from labapp.lessons.l06_least_privilege.matrix import matrix, render
+from labapp.lessons.l06_least_privilege.policy import COLUMNS, WRITABLE
 from tests.conftest import solution_namespace
 
 FLAG = re.compile(r"FLAG\{06-least-privilege:[\w-]+:[0-9a-f]{32}\}")
@@ -70,7 +78,7 @@ def test_asking_for_an_admin_scope_reveals_the_scope_escalation_flag(lab06: Lab)
     response = lab06.client.post(
         "/oauth/token", headers=_as(lab06, "vera"), json={"scope": "users:admin"}
     )
-    assert response.json()["scope"] == "users:admin"
+    assert "users:admin" in response.json()["scope"].split()
     lab06.check_flag("scope-escalation", response.json()["flags"]["scope-escalation"])
 
 
@@ -161,33 +169,75 @@ def test_a_hook_returning_the_wrong_type_is_a_named_500(lab06: Lab) -> None:
         lab06.grade()
 
 
-# -- plausible wrong defenses: each must be caught by the grader --------------------------
+# -- the defenses the tests plug in ------------------------------------------------------
 
 
-def _with(**changes) -> dict:
+@functools.cache
+def _namespace() -> dict[str, Any]:
+    return solution_namespace(
+        "06-least-privilege.ipynb", "permitted", DependencyDown=DependencyDown
+    )
+
+
+def _reach(role: str, action: str) -> str | None:
+    """The solution notebook's own table: "own", "any" or None (no rule)."""
+    return _namespace()["POLICY"].get(role, {}).get(action)
+
+
+def _with(**changes: Callable[..., Any]) -> dict[str, Callable[..., Any]]:
     return {**solution(), **changes}
 
 
-def _policy_with(extra: dict[str, dict[str, str]] | None = None, *, fail_open=False):
-    """The solution's permitted() over a changed table, or failing open."""
-    hooks = solution()
-    right = hooks["permitted"]
-    table = {role: dict(actions) for role, actions in right.__globals__["POLICY"].items()}
-    for role, actions in (extra or {}).items():
-        table[role] = {**table.get(role, {}), **actions}
-
-    def permitted(who, action, owns):
-        try:
-            role = who.role()
-        except DependencyDown:
-            return fail_open
-        reach = table.get(role, {}).get(action)
-        return reach == "any" or (reach == "own" and owns)
-
-    return permitted
+def _role_or_deny(who: Who) -> str | None:
+    try:
+        return who.role()
+    except DependencyDown:
+        return None
 
 
-def _roles_cached_per_user():
+# A class of mistakes: ownership left to the filter ("invoice_filter keeps them out anyway").
+
+
+def ignores_owns(who, action, owns):
+    """Any rule for the action is enough."""
+    role = _role_or_deny(who)
+    return role is not None and _reach(role, action) is not None
+
+
+def owns_checked_for_reads_only(who, action, owns):
+    role = _role_or_deny(who)
+    if role is None:
+        return False
+    reach = _reach(role, action)
+    if action == "invoice:update":
+        return reach is not None
+    return reach == "any" or (reach == "own" and owns)
+
+
+def owns_checked_for_updates_only(who, action, owns):
+    role = _role_or_deny(who)
+    if role is None:
+        return False
+    reach = _reach(role, action)
+    if action in ("invoice:read", "invoice:list"):
+        return reach is not None
+    return reach == "any" or (reach == "own" and owns)
+
+
+def owns_checked_for_viewers_only(who, action, owns):
+    role = _role_or_deny(who)
+    if role is None:
+        return False
+    reach = _reach(role, action)
+    if role != "viewer":
+        return reach is not None
+    return reach == "any" or (reach == "own" and owns)
+
+
+# A class: something remembered across a demotion (or a change of owner).
+
+
+def roles_cached_per_user():
     """The solution's policy, but each user's role is looked up once and remembered."""
     right = solution()["permitted"]
     roles: dict[str, str] = {}
@@ -199,6 +249,243 @@ def _roles_cached_per_user():
     return permitted
 
 
+def roles_in_an_lru_cache():
+    right = solution()["permitted"]
+    lookups: dict[str, Callable[[], str]] = {}
+
+    @functools.lru_cache(maxsize=128)
+    def role_of(username: str) -> str:
+        return lookups[username]()
+
+    def permitted(who, action, owns):
+        lookups[who.username] = who.role
+        try:
+            role = role_of(who.username)
+        except DependencyDown:
+            return False
+        return right(Who(who.username, lambda: role), action, owns)
+
+    return permitted
+
+
+def decisions_cached():
+    """Each (user, action, owns) decided once."""
+    right = solution()["permitted"]
+    seen: dict[tuple[str, str, bool], bool] = {}
+
+    def permitted(who, action, owns):
+        key = (who.username, action, owns)
+        if key not in seen:
+            seen[key] = right(who, action, owns)
+        return seen[key]
+
+    return permitted
+
+
+def roles_cached_for_a_minute():
+    right = solution()["permitted"]
+    roles: dict[str, tuple[float, str]] = {}
+
+    def permitted(who, action, owns):
+        stamp, role = roles.get(who.username, (0.0, ""))
+        if time.monotonic() - stamp > 60:
+            try:
+                role = who.role()
+            except DependencyDown:
+                return False
+            roles[who.username] = (time.monotonic(), role)
+        return right(Who(who.username, lambda: role), action, owns)
+
+    return permitted
+
+
+def roles_cached_for_reads():
+    """Writes ask the service; reads, the hot path, reuse the last answer."""
+    right = solution()["permitted"]
+    roles: dict[str, str] = {}
+
+    def permitted(who, action, owns):
+        if action in ("invoice:update", "user:update-self", "user:delete"):
+            return right(who, action, owns)
+        if who.username not in roles:
+            try:
+                roles[who.username] = who.role()
+            except DependencyDown:
+                return False
+        role = roles[who.username]
+        return right(Who(who.username, lambda: role), action, owns)
+
+    return permitted
+
+
+def last_role_kept_for_outages():
+    """Asks every time, but during an outage trusts the last answer it had."""
+    right = solution()["permitted"]
+    last: dict[str, str] = {}
+
+    def permitted(who, action, owns):
+        try:
+            role = last[who.username] = who.role()
+        except DependencyDown:
+            if who.username not in last:
+                return False
+            role = last[who.username]
+        return right(Who(who.username, lambda: role), action, owns)
+
+    return permitted
+
+
+def roles_hard_coded():
+    """'The roles never change': a table by username, the service never asked."""
+    roles = {"vera": "viewer", "eddie": "editor", "sam": "support", "ada": "admin"}
+    roles["svc-billing"] = "service"
+
+    def permitted(who, action, owns):
+        reach = _reach(roles.get(who.username, ""), action)
+        return reach == "any" or (reach == "own" and owns)
+
+    return permitted
+
+
+def last_role_of_anyone():
+    """One variable for 'the last role we saw', kept for outages."""
+    last = {"role": ""}
+
+    def permitted(who, action, owns):
+        with contextlib.suppress(DependencyDown):  # keep the last one
+            last["role"] = who.role()
+        reach = _reach(last["role"], action)
+        return reach == "any" or (reach == "own" and owns)
+
+    return permitted
+
+
+def filter_cached_per_user():
+    right = solution()["invoice_filter"]
+    filters: dict[str, tuple[str, tuple]] = {}
+
+    def invoice_filter(user):
+        return filters.setdefault(user["username"], right(user))
+
+    return invoice_filter
+
+
+def scopes_cached_per_request():
+    right = solution()["grant_scopes"]
+    grants: dict[frozenset, set] = {}
+
+    def grant_scopes(requested, allowed):
+        return grants.setdefault(frozenset(requested), right(requested, allowed))
+
+    return grant_scopes
+
+
+def fields_cached_per_kind():
+    right = solution()["public_fields"]
+    shown: dict[str, set] = {}
+
+    def public_fields(kind, role):
+        return shown.setdefault(kind, right(kind, role))
+
+    return public_fields
+
+
+# Deny by default, and fail closed.
+
+
+def unknown_roles_act_as_viewers(who, action, owns):
+    role = _role_or_deny(who)
+    if role is None:
+        return False
+    reach = _namespace()["POLICY"].get(role, _namespace()["POLICY"]["viewer"]).get(action)
+    return reach == "any" or (reach == "own" and owns)
+
+
+def profile_open_to_anyone(who, action, owns):
+    """'Everyone may see their own profile' before asking for the role."""
+    if action == "user:read-self":
+        return True
+    return solution()["permitted"](who, action, owns)
+
+
+def filter_lists_the_restricted_roles(user):
+    if user["role"] in ("viewer", "editor"):
+        return "owner = ?", (user["username"],)
+    return "1 = 1", ()
+
+
+def fails_open(who, action, owns):
+    try:
+        role = who.role()
+    except DependencyDown:
+        return True
+    reach = _reach(role, action)
+    return reach == "any" or (reach == "own" and owns)
+
+
+def own_objects_during_outages(who, action, owns):
+    """'Nobody is locked out of their own invoices' while the service is down."""
+    try:
+        role = who.role()
+    except DependencyDown:
+        return owns is True
+    reach = _reach(role, action)
+    return reach == "any" or (reach == "own" and owns)
+
+
+def any_error_allows_own(who, action, owns):
+    try:
+        reach = _reach(who.role(), action)
+    except Exception:
+        return bool(owns) and action.startswith("invoice:")
+    return reach == "any" or (reach == "own" and owns)
+
+
+def returns_a_number(who, action, owns):
+    """Right decisions, as 1 and 0."""
+    return int(solution()["permitted"](who, action, owns))
+
+
+def returns_the_reach(who, action, owns):
+    """'own' and 'any' are truthy; None is falsy: close enough?"""
+    role = _role_or_deny(who)
+    reach = _reach(role, action) if role else None
+    return reach if reach == "any" or owns else None
+
+
+def _policy_with(extra: dict[str, dict[str, str]]):
+    """The solution's permitted() over a changed table."""
+    table = {role: dict(actions) for role, actions in _namespace()["POLICY"].items()}
+    for role, actions in extra.items():
+        table[role] = {**table.get(role, {}), **actions}
+
+    def permitted(who, action, owns):
+        role = _role_or_deny(who)
+        reach = table.get(role or "", {}).get(action)
+        return reach == "any" or (reach == "own" and owns)
+
+    return permitted
+
+
+# The ownership filter.
+
+
+def string_built_filter(user):
+    """Ownership in the query, but the name is pasted into the SQL."""
+    if user["role"] in ("support", "admin", "service"):
+        return "1 = 1", ()
+    return f"owner = '{user['username']}'", ()
+
+
+def like_filter(user):
+    if _reach(user["role"], "invoice:read") == "any":
+        return "1 = 1", ()
+    return "owner LIKE ?", (user["username"],)
+
+
+# Output and input fields.
+
+
 def fields_filtered_for_users_only(kind, role):
     """Hides the password hash, forgets invoices' internal note."""
     if kind == "user":
@@ -208,93 +495,322 @@ def fields_filtered_for_users_only(kind, role):
 
 def admins_see_everything(kind, role):
     if role == "admin":
-        return {"id", "username", "display_name", "role", "email", "password_hash", "owner"} | {
-            "amount_cents",
-            "status",
-            "memo",
-            "internal_note",
-        }
+        return set(COLUMNS[kind])
     return solution()["public_fields"](kind, role)
 
 
-def _string_built_filter(user):
-    """Ownership in the query, but the name is pasted into the SQL."""
-    if user["role"] in ("support", "admin", "service"):
-        return "1 = 1", ()
-    return f"owner = '{user['username']}'", ()
+def notes_for_all_but_viewers_and_editors(kind, role):
+    fields = solution()["public_fields"](kind, "viewer")
+    return (
+        fields | {"internal_note"}
+        if kind == "invoice" and role not in ("viewer", "editor")
+        else fields
+    )
 
 
-WRONG_DEFENSES = {
-    "ownership filter built by string formatting": (
-        _with(invoice_filter=_string_built_filter),
-        "bola",
+def _accepting(user: set[str] = frozenset(), invoice: set[str] = frozenset()):
+    def accepted_fields(kind):
+        return WRITABLE[kind] | {"user": user, "invoice": invoice}[kind]
+
+    return accepted_fields
+
+
+def everything_but_the_obvious(kind):
+    """A denylist: every column except the ones that 'obviously' matter."""
+    return set(COLUMNS[kind]) - {"id", "role", "password_hash"}
+
+
+def one_list_for_both_kinds(kind):
+    return {"display_name", "email", "memo", "status"}
+
+
+# Scopes.
+
+
+def everything_allowed(requested, allowed):
+    return set(allowed)
+
+
+def allowed_when_nothing_asked(requested, allowed):
+    """'A default scope' for a request that names none."""
+    return set(requested) & set(allowed) or set(allowed)
+
+
+def requested_if_allowed_else_all_allowed(requested, allowed):
+    return set(requested) if set(requested) <= set(allowed) else set(allowed)
+
+
+def requested_minus_admin(requested, allowed):
+    return set(requested) - {"users:admin"}
+
+
+def read_only_scopes(requested, allowed):
+    return set(requested) & set(allowed) & {"invoices:read", "profile"}
+
+
+# -- every rule the defend cells state, and the row that enforces it -------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str  # the rule as the notebook (or a defend hint) states it
+    row: str  # the grader row (attack or check id) that enforces it
+    wrong: Callable[[], dict[str, Callable[..., Any]]]  # the solution with this rule broken
+
+
+RULES = [
+    Rule(
+        "permitted: return True or False",
+        "permission-matrix",
+        lambda: _with(permitted=returns_a_number),
     ),
-    "ownership checked after the fetch only": (
-        _with(invoice_filter=lambda user: ("1 = 1", ())),
-        "bola",
+    Rule(
+        "an 'own' rule allows only when owns is true; each lock holds on its own",
+        "owns-ignored",
+        lambda: _with(permitted=ignores_owns),
     ),
-    "support may delete accounts": (
-        _with(permitted=_policy_with({"support": {"user:delete": "any"}})),
+    Rule(
+        "call who.role() on every decision and remember no role between calls",
+        "stale-role",
+        lambda: _with(permitted=roles_cached_per_user()),
+    ),
+    Rule(
+        "... not even for an outage",
+        "stale-role",
+        lambda: _with(permitted=last_role_kept_for_outages()),
+    ),
+    Rule(
+        "deny by default: a role with no rule for an action is denied",
+        "deny-by-default",
+        lambda: _with(permitted=unknown_roles_act_as_viewers),
+    ),
+    Rule(
+        "(hint) a dict role -> {action: 'own' or 'any'}; a missing entry is a denial",
+        "deny-by-default",
+        lambda: _with(permitted=profile_open_to_anyone),
+    ),
+    Rule(
+        "... and so is an error: while the service is down, deny every request",
+        "fail-open",
+        lambda: _with(permitted=own_objects_during_outages),
+    ),
+    Rule(
+        "(hint) wrap who.role() in try/except DependencyDown and return False",
+        "fail-open",
+        lambda: _with(permitted=fails_open),
+    ),
+    Rule(
+        "the policy table: viewers list and read their own invoices",
+        "permission-matrix",
+        lambda: _with(permitted=_policy_with({"viewer": {"invoice:update": "own"}})),
+    ),
+    Rule(
+        "the policy table: accounts are listed by support and admin, deleted by admin",
         "bfla",
+        lambda: _with(permitted=_policy_with({"support": {"user:delete": "any"}})),
     ),
-    "service account may list accounts": (
-        _with(permitted=_policy_with({"service": {"user:list": "any"}})),
-        "bfla",
+    Rule(
+        "only a role whose rule reads any invoice sees them all",
+        "bola",
+        lambda: _with(invoice_filter=lambda user: ("1 = 1", ())),
     ),
-    "allowlist of input fields still has role": (
-        _with(
-            accepted_fields=lambda kind: (
-                {"display_name", "email", "role"} if kind == "user" else {"memo", "status"}
-            )
-        ),
-        "mass-assignment",
+    Rule(
+        "every other role, a new one too, sees only its own",
+        "deny-by-default",
+        lambda: _with(invoice_filter=filter_lists_the_restricted_roles),
     ),
-    "input fields: owner left writable": (
-        _with(
-            accepted_fields=lambda kind: (
-                {"display_name", "email"} if kind == "user" else {"memo", "status", "owner"}
-            )
-        ),
-        "mass-assignment",
+    Rule(
+        "owner equals the username, passed as a parameter (never pasted into the SQL)",
+        "bola",
+        lambda: _with(invoice_filter=string_built_filter),
     ),
-    "output filtered for users only": (
-        _with(public_fields=fields_filtered_for_users_only),
+    Rule(
+        "(hint) keep nothing between calls: no cache of roles, filters or grants",
+        "stale-role",
+        lambda: _with(grant_scopes=scopes_cached_per_request()),
+    ),
+    Rule(
+        "user has username and role as they are now",
+        "stale-role",
+        lambda: _with(invoice_filter=filter_cached_per_user()),
+    ),
+    Rule(
+        "public_fields: never password_hash",
         "data-exposure",
+        lambda: _with(public_fields=admins_see_everything),
     ),
-    "admins see the password hash": (_with(public_fields=admins_see_everything), "data-exposure"),
-    "scopes granted as the union": (
-        _with(grant_scopes=lambda requested, allowed: set(requested) | set(allowed)),
+    Rule(
+        "internal_note only for support and admin",
+        "data-exposure",
+        lambda: _with(public_fields=notes_for_all_but_viewers_and_editors),
+    ),
+    Rule(
+        "each role still sees the fields its work needs",
+        "fields-kept",
+        lambda: _with(public_fields=lambda kind, role: set()),
+    ),
+    Rule(
+        "accepted_fields: only display_name, email / memo, status",
+        "mass-assignment",
+        lambda: _with(accepted_fields=_accepting(user={"role"})),
+    ),
+    Rule(
+        "never an identity, owner or role field, even one the table does not have yet",
+        "mass-assignment",
+        lambda: _with(accepted_fields=_accepting(invoice={"created_by"})),
+    ),
+    Rule(
+        "... and a PATCH body may still set those fields",
+        "writes-work",
+        lambda: _with(accepted_fields=lambda kind: {"display_name", "email"}),
+    ),
+    Rule(
+        "grant: no scope the role lacks",
         "scope-escalation",
+        lambda: _with(grant_scopes=lambda requested, allowed: set(requested) | set(allowed)),
     ),
-    "scopes granted as all allowed": (
-        _with(grant_scopes=lambda requested, allowed: set(allowed)),
+    Rule(
+        "grant: none the client did not ask for",
+        "over-grant",
+        lambda: _with(grant_scopes=everything_allowed),
+    ),
+    Rule(
+        "grant: no request, no scope",
+        "over-grant",
+        lambda: _with(grant_scopes=allowed_when_nothing_asked),
+    ),
+    Rule(
+        "grant what was asked and is allowed",
         "least-scopes",
+        lambda: _with(grant_scopes=read_only_scopes),
     ),
-    "fails open on outage": (_with(permitted=_policy_with(fail_open=True)), "fail-open"),
-    "viewer may edit own invoices": (
-        _with(permitted=_policy_with({"viewer": {"invoice:update": "own"}})),
-        "permission-matrix",
-    ),
-    "support limited to own invoices": (
-        _with(permitted=_policy_with({"support": {"invoice:list": "own", "invoice:read": "own"}})),
-        "permission-matrix",
-    ),
-    "roles cached per user": (_with(permitted=_roles_cached_per_user()), "stale-role"),
-    "denies everything": (_with(permitted=lambda who, action, owns: False), "permission-matrix"),
-    "shows no fields at all": (_with(public_fields=lambda kind, role: set()), "fields-kept"),
+]
+
+
+def _assert_caught(lab: Lab, hooks: dict[str, Callable[..., Any]], row: str) -> None:
+    lab.defend(**hooks)
+    with pytest.raises(DefenseBreached) as caught:
+        lab.grade()
+    failed = {failure.id for failure in caught.value.report.failures}
+    assert row in failed, (row, failed)
+    assert row in str(caught.value)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[rule.text for rule in RULES])
+def test_each_rule_of_the_defend_cells_fails_its_row_when_broken(lab06: Lab, rule: Rule) -> None:
+    """The solution with exactly one stated rule broken fails the row that enforces it."""
+    _assert_caught(lab06, rule.wrong(), rule.row)
+
+
+# -- plausible wrong defenses, by class: each must be caught by the grader --------------------
+
+
+def _fresh(hook: Callable[..., Any]) -> Callable[[], Callable[..., Any]]:
+    """A factory for a hook that keeps no state (the stateful ones are factories already)."""
+    return lambda: hook
+
+
+def _table_with(extra: dict[str, dict[str, str]]) -> Callable[[], Callable[..., Any]]:
+    return lambda: _policy_with(extra)
+
+
+# (the row that must fail, the hook) -> {mistake: a factory of the wrong hook}
+WRONG_BY_ROW: dict[tuple[str, str], dict[str, Callable[[], Callable[..., Any]]]] = {
+    ("owns-ignored", "permitted"): {  # ownership left to the filter
+        "ignores owns, leans on the filter": _fresh(ignores_owns),
+        "checks owns for reads only": _fresh(owns_checked_for_reads_only),
+        "checks owns for updates only": _fresh(owns_checked_for_updates_only),
+        "checks owns for viewers only": _fresh(owns_checked_for_viewers_only),
+    },
+    ("stale-role", "permitted"): {  # something remembered across a demotion
+        "roles cached per user": roles_cached_per_user,
+        "roles in an lru_cache": roles_in_an_lru_cache,
+        "decisions cached per user and action": decisions_cached,
+        "roles cached for a minute": roles_cached_for_a_minute,
+        "roles cached for reads only": roles_cached_for_reads,
+        "last role kept for outages": last_role_kept_for_outages,
+        "roles hard-coded by username": roles_hard_coded,
+    },
+    ("stale-role", "invoice_filter"): {"filter cached per user": filter_cached_per_user},
+    ("stale-role", "grant_scopes"): {"scope grants cached per request": scopes_cached_per_request},
+    ("fields-kept", "public_fields"): {
+        "output fields cached per kind": fields_cached_per_kind,
+        "shows no fields at all": _fresh(lambda kind, role: set()),
+    },
+    ("mass-assignment", "accepted_fields"): {  # identity fields in the input allowlist
+        "input fields: role": lambda: _accepting(user={"role"}),
+        "input fields: owner": lambda: _accepting(invoice={"owner"}),
+        "input fields: id": lambda: _accepting(user={"id"}, invoice={"id"}),
+        "input fields: username": lambda: _accepting(user={"username"}),
+        "input fields: user_id": lambda: _accepting(user={"user_id"}),
+        "input fields: created_by": lambda: _accepting(invoice={"created_by"}),
+        "input fields: amount_cents": lambda: _accepting(invoice={"amount_cents"}),
+        "input fields: a denylist": _fresh(everything_but_the_obvious),
+        "input fields: one list for both kinds": _fresh(one_list_for_both_kinds),
+    },
+    ("over-grant", "grant_scopes"): {  # granted too much
+        "scopes: all the role allows": _fresh(everything_allowed),
+        "scopes: a default when none asked": _fresh(allowed_when_nothing_asked),
+        "scopes: requested if allowed, else all": _fresh(requested_if_allowed_else_all_allowed),
+        "scopes: everyone gets profile": _fresh(
+            lambda requested, allowed: (set(requested) & set(allowed)) | {"profile"}
+        ),
+    },
+    ("scope-escalation", "grant_scopes"): {
+        "scopes: the union": _fresh(lambda requested, allowed: set(requested) | set(allowed)),
+        "scopes: whatever was requested": _fresh(lambda requested, allowed: set(requested)),
+        "scopes: requested, less users:admin": _fresh(requested_minus_admin),
+    },
+    ("deny-by-default", "permitted"): {
+        "unknown roles act as viewers": _fresh(unknown_roles_act_as_viewers),
+        "own profile open to anyone": _fresh(profile_open_to_anyone),
+    },
+    ("deny-by-default", "invoice_filter"): {
+        "filter lists the restricted roles": _fresh(filter_lists_the_restricted_roles),
+    },
+    ("fail-open", "permitted"): {
+        "fails open on outage": _fresh(fails_open),
+        "own objects during an outage": _fresh(own_objects_during_outages),
+        "any error allows own invoices": _fresh(any_error_allows_own),
+        "the last role of anyone, kept for outages": last_role_of_anyone,
+    },
+    ("bfla", "permitted"): {
+        "support may delete accounts": _table_with({"support": {"user:delete": "any"}}),
+        "service account may list accounts": _table_with({"service": {"user:list": "any"}}),
+    },
+    ("permission-matrix", "permitted"): {
+        "viewer may edit own invoices": _table_with({"viewer": {"invoice:update": "own"}}),
+        "support limited to own invoices": _table_with(
+            {"support": {"invoice:list": "own", "invoice:read": "own"}}
+        ),
+        "denies everything": _fresh(lambda who, action, owns: False),
+        "returns 1 and 0": _fresh(returns_a_number),
+        "returns the rule's reach": _fresh(returns_the_reach),
+        "functools.cache on permitted": lambda: functools.cache(solution()["permitted"]),
+    },
+    ("bola", "invoice_filter"): {
+        "ownership checked after the fetch only": _fresh(lambda user: ("1 = 1", ())),
+        "ownership filter built by string formatting": _fresh(string_built_filter),
+        "ownership filter with LIKE": _fresh(like_filter),
+    },
+    ("data-exposure", "public_fields"): {
+        "output filtered for users only": _fresh(fields_filtered_for_users_only),
+        "admins see the password hash": _fresh(admins_see_everything),
+        "notes for all but viewers and editors": _fresh(notes_for_all_but_viewers_and_editors),
+    },
+}
+WRONG_DEFENSES = {
+    mistake: (row, hook, make)
+    for (row, hook), group in WRONG_BY_ROW.items()
+    for mistake, make in group.items()
 }
 
 
 @pytest.mark.parametrize("mistake", list(WRONG_DEFENSES))
 def test_the_grader_catches_a_plausible_wrong_defense(lab06: Lab, mistake: str) -> None:
     """Each mistake fails the grader, on the row that names the mistake."""
-    hooks, row = WRONG_DEFENSES[mistake]
-    lab06.defend(**hooks)
-    with pytest.raises(DefenseBreached) as caught:
-        lab06.grade()
-    failed = {failure.id for failure in caught.value.report.failures}
-    assert row in failed
-    assert row in str(caught.value)
+    row, hook, make = WRONG_DEFENSES[mistake]
+    _assert_caught(lab06, _with(**{hook: make()}), row)
 
 
 def test_the_matrix_row_names_each_wrong_cell(lab06: Lab) -> None:
@@ -303,3 +819,170 @@ def test_the_matrix_row_names_each_wrong_cell(lab06: Lab) -> None:
     with pytest.raises(DefenseBreached) as caught:
         lab06.grade()
     assert "support DELETE /admin/users/{id} other: expected deny, got allow" in str(caught.value)
+
+
+def test_an_over_grant_says_granted_too_much_not_denying_too_much(lab06: Lab) -> None:
+    """Granting every allowed scope fails over-grant, whose advice is about granting less."""
+    lab06.defend(**_with(grant_scopes=everything_allowed))
+    with pytest.raises(DefenseBreached) as caught:
+        lab06.grade()
+    assert [row.id for row in caught.value.report.failures] == ["over-grant"]
+    assert "granted too much" in str(caught.value).lower()
+    assert "denying too much" not in str(caught.value)
+
+
+def test_a_permitted_that_returns_a_non_bool_is_a_named_500(lab06: Lab) -> None:
+    """permitted() is declared returns=bool: 1 is not a decision, and the report says so."""
+    lab06.defend(**_with(permitted=returns_a_number))
+    response = lab06.client.get("/invoices/1", headers=_as(lab06, "vera"))
+    assert response.status_code == 500
+    assert "permitted() returned int 1; it must return True or False" in response.text
+    with pytest.raises(DefenseBreached) as caught:
+        lab06.grade()
+    assert "permitted() returned int" in str(caught.value)
+    assert "True or False" in str(caught.value)
+
+
+def test_a_grade_leaves_the_seeded_data_as_it_was(lab06: Lab) -> None:
+    """The rows that demote, move invoices and add a contractor put everything back."""
+    before_users = lab06.store.query("SELECT id, username, role FROM users ORDER BY id")
+    before_invoices = lab06.store.query("SELECT * FROM invoices ORDER BY id")
+    lab06.defend(**solution())
+    lab06.grade()
+    assert lab06.store.query("SELECT id, username, role FROM users ORDER BY id") == before_users
+    assert lab06.store.query("SELECT * FROM invoices ORDER BY id") == before_invoices
+    assert lab06.store.one("SELECT token FROM sessions WHERE username = 'nora'") is None
+
+
+# -- input: refused, not dropped; hostile input is a 4xx, never a 5xx ------------------------
+
+
+def test_a_body_naming_a_field_outside_the_allowlist_is_refused_not_dropped(lab06: Lab) -> None:
+    """As the notebook says: 422, and nothing is written, for id as for any other field."""
+    lab06.defend(**solution())
+    before = lab06.store.query("SELECT * FROM invoices ORDER BY id")
+    for username, url, body in [
+        ("vera", "/me", {"id": 4, "display_name": "V"}),
+        ("eddie", "/invoices/3", {"id": 99, "memo": "m"}),
+        ("eddie", "/invoices/3", {"created_by": "vera", "memo": "m"}),
+    ]:
+        response = lab06.client.patch(url, headers=_as(lab06, username), json=body)
+        assert response.status_code == 422, (url, body)
+        assert next(name for name in body if name not in ("memo", "display_name")) in response.text
+    assert lab06.store.query("SELECT * FROM invoices ORDER BY id") == before
+    assert lab06.store.one("SELECT display_name FROM users WHERE id = 1")["display_name"] != "V"
+
+
+def test_binding_a_protected_field_reveals_the_mass_assignment_flag(lab06: Lab) -> None:
+    """An invoice's amount is no client's to set: binding it is the exploit the flag marks."""
+    body = lab06.client.patch(
+        "/invoices/3", headers=_as(lab06, "eddie"), json={"amount_cents": 1}
+    ).json()
+    assert lab06.store.one("SELECT amount_cents FROM invoices WHERE id = 3")["amount_cents"] == 1
+    lab06.check_flag("mass-assignment", body["flags"]["mass-assignment"])
+
+
+BIG = str(2**64)
+HOSTILE_BODIES = {
+    "integer beyond 64 bits": f'{{"memo": {BIG}, "display_name": -{BIG}, "scope": {BIG}}}',
+    "5000-digit integer": '{"memo": ' + "9" * 5000 + "}",
+    "lone surrogate": '{"memo": "\\ud800", "display_name": "\\udfff", "scope": "\\ud800"}',
+    "lone surrogate as a key": '{"\\ud800": "x"}',
+    "NaN": '{"memo": NaN, "display_name": NaN}',
+    "Infinity": '{"memo": Infinity, "email": -Infinity, "scope": 1e999}',
+    "deep nesting": '{"memo": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "nested value": '{"memo": {"a": [1, {"b": null}]}, "scope": {"x": 1}}',
+    "duplicate keys": '{"memo": "a", "memo": "b", "display_name": "x", "display_name": "y"}',
+    "a list": "[1, 2]",
+    "a string": '"memo"',
+    "null": "null",
+    "a boolean value": '{"memo": true, "display_name": false}',
+    "null value": '{"memo": null, "display_name": null}',
+    "truncated": '{"memo": ',
+    "not JSON": "memo=1",
+    "huge body": '{"memo": "' + "a" * 3_000_000 + '"}',
+    "many keys": json.dumps({f"k{i}": i for i in range(20_000)}),
+    "id of another row": '{"id": 1}',
+}
+HOSTILE_PATHS = [
+    f"/invoices/{BIG}",
+    f"/invoices/-{BIG}",
+    "/invoices/" + "9" * 5000,
+    "/invoices/%ED%A0%80",
+    "/invoices/1e3",
+    "/invoices/0x10",
+    f"/admin/users/{BIG}",
+    f"/invoices/1?id={BIG}&owner=%ED%A0%80",
+]
+HOSTILE_AUTH = [
+    "Bearer " + "a" * 20_000,
+    "Bearer \u00ff\u00fe",
+    "Bearer",
+    "Basic eDp5",
+    "bearer x y",
+]
+
+
+def _hostile_answers(lab: Lab, headers: dict[str, str]) -> list[tuple[str, str, int, str]]:
+    found = []
+    json_type = {"content-type": "application/json"}
+    for label, body in HOSTILE_BODIES.items():
+        raw = body.encode("utf-8", "surrogatepass")
+        for method, url in [("PATCH", "/me"), ("PATCH", "/invoices/3"), ("POST", "/oauth/token")]:
+            response = lab.client.request(
+                method, url, headers={**headers, **json_type}, content=raw
+            )
+            found.append((label, f"{method} {url}", response.status_code, response.text[:120]))
+    for url in HOSTILE_PATHS:
+        for method in ("GET", "PATCH", "DELETE"):
+            body = b'{"memo": "x"}' if method == "PATCH" else None
+            response = lab.client.request(
+                method, url, headers={**headers, **json_type}, content=body
+            )
+            found.append((url[:40], method, response.status_code, response.text[:120]))
+    for value in HOSTILE_AUTH:
+        response = lab.client.get("/invoices", headers={"Authorization": value.encode("latin-1")})
+        found.append((value[:20], "GET /invoices", response.status_code, response.text[:120]))
+    return found
+
+
+@pytest.mark.parametrize("who", ["anonymous", "vera", "ada"])
+@pytest.mark.parametrize("defense", ["weak", "solution"])
+def test_hostile_input_gets_a_4xx_never_a_5xx(lab06: Lab, defense: str, who: str) -> None:
+    """Huge, odd, surrogate and nested input, anywhere: a 4xx or a 2xx, never a 500."""
+    if defense == "solution":
+        lab06.defend(**solution())
+    headers = {} if who == "anonymous" else _as(lab06, who)
+    errors = [answer for answer in _hostile_answers(lab06, headers) if answer[2] >= 500]
+    assert not errors
+
+
+def test_hostile_values_are_refused_with_422_not_stored(lab06: Lab) -> None:
+    """A number SQLite cannot hold, NaN or a lone surrogate is the client's error, said so."""
+    lab06.defend(**solution())
+    headers = {**_as(lab06, "eddie"), "content-type": "application/json"}
+    for body, reason in [
+        (f'{{"memo": {BIG}}}', "64 bits"),
+        ('{"memo": NaN}', "finite"),
+        ('{"memo": "\\ud800"}', "lone surrogate"),
+        ('{"memo": true}', "a string or a number"),
+    ]:
+        response = lab06.client.patch("/invoices/3", headers=headers, content=body.encode())
+        assert response.status_code == 422 and reason in response.text, body
+    assert lab06.store.one("SELECT memo FROM invoices WHERE id = 3")["memo"] == "Consulting, Q1"
+
+
+def test_even_a_wrong_allowlist_gets_a_conflict_not_a_500(lab06: Lab) -> None:
+    """A learner who lets `id` through sees 409 for an id in use or of the wrong type."""
+    lab06.defend(**_with(accepted_fields=_accepting(user={"id", "username"}, invoice={"id"})))
+    eddie = _as(lab06, "eddie")
+    for url, body in [
+        ("/invoices/3", {"id": 1}),
+        ("/invoices/3", {"id": "three"}),
+        ("/invoices/3", {"id": 7.5}),
+        ("/me", {"id": 1}),
+        ("/me", {"username": "vera"}),
+    ]:
+        assert lab06.client.patch(url, headers=eddie, json=body).status_code == 409, (url, body)
+    moved = lab06.client.patch("/invoices/3", headers=eddie, json={"id": 77})
+    assert moved.status_code == 200 and moved.json()["id"] == 77

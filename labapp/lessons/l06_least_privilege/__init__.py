@@ -22,12 +22,15 @@ LESSON = Lesson(
     checks=CHECKS,
     hints={
         "defend": (
-            "permitted: a dict role -> {action: 'own' or 'any'}; a missing entry is a denial.",
+            "permitted: a dict role -> {action: 'own' or 'any'}; a missing entry (or a role "
+            "you have no entry for) is a denial; return True or False, and for 'own' check owns.",
             "Wrap who.role() in try/except DependencyDown and return False: fail closed.",
             "invoice_filter: ('owner = ?', (user['username'],)) unless the role reads any invoice.",
             "public_fields never includes password_hash; internal_note only for support and admin.",
             "accepted_fields: user -> display_name, email; invoice -> memo, status. "
             "grant_scopes: requested & allowed.",
+            "Keep nothing between calls (no cache of roles, filters or grants): the grader "
+            "demotes users mid-run.",
         )
     },
     try_this="You are vera. Try <code>lab.client.get('/invoices/3', headers=as_vera)</code>.",

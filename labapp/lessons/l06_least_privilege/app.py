@@ -14,29 +14,27 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi import Body, FastAPI, HTTPException, Path, Request
 
 from labapp.engine.guard import HookFailed, HookTimeout
 from labapp.engine.spec import LabState
 from labapp.lessons.common import bearer_token, challenge
 from labapp.lessons.l06_least_privilege.hooks import Who
+from labapp.lessons.l06_least_privilege.inputs import INT64, accept, field_names, update_row
 from labapp.lessons.l06_least_privilege.policy import (
     ALL_SCOPES,
-    COLUMNS,
     PERMISSIONS,
     ROLE_SCOPES,
     SCOPE_OF,
     SEES_INTERNAL_NOTES,
+    WRITABLE,
     reference_allows,
 )
 
 REALM = "invoices"
 
-
-def _fields(state: LabState, hook: str, value: Any) -> set[str]:
-    if isinstance(value, (set, frozenset, list, tuple)) and all(isinstance(v, str) for v in value):
-        return set(value)
-    raise state.guard.bad_result(hook, f"must return a set of field names, not {value!r:.40}")
+# An id in a path is a 64-bit integer, as SQLite stores it: a larger one is a 422, not a 500.
+RowId = Annotated[int, Path(ge=INT64[0], le=INT64[1])]
 
 
 @dataclass
@@ -94,7 +92,7 @@ def create_app(state: LabState) -> FastAPI:
             raise HTTPException(403, "insufficient_scope", headers={"WWW-Authenticate": value})
         who = Who(user["username"], lambda: live_role(user["username"]))
         try:
-            allowed = await state.call("permitted", who, action, owns) is True
+            allowed = await state.call("permitted", who, action, owns)  # a bool: Hook.returns
         except (HookFailed, HookTimeout) as exc:
             store.audit(user["username"], what, resource, "error", str(exc))
             raise
@@ -110,7 +108,7 @@ def create_app(state: LabState) -> FastAPI:
         return ctx
 
     async def shown(ctx: Ctx, kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        keep = _fields(
+        keep = field_names(
             state, "public_fields", await state.call("public_fields", kind, ctx.user["role"])
         )
         out = [{k: v for k, v in row.items() if k in keep} for row in rows]
@@ -121,14 +119,12 @@ def create_app(state: LabState) -> FastAPI:
             ctx.flags["data-exposure"] = state.flag("data-exposure")
         return out
 
-    async def writable(kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        accepted = _fields(state, "accepted_fields", await state.call("accepted_fields", kind))
-        extra = sorted(set(body) - (accepted & set(COLUMNS[kind])) - {"id"})
-        if extra:  # refuse, do not silently drop: the client learns its request was wrong
-            raise HTTPException(422, f"fields you may not set: {', '.join(extra)}")
-        if not all(isinstance(v, (str, int, float)) for v in body.values()):
-            raise HTTPException(422, "each field takes a string or a number")
-        return {k: v for k, v in body.items() if k in accepted and k != "id"}
+    async def writable(ctx: Ctx, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        accepted = field_names(state, "accepted_fields", await state.call("accepted_fields", kind))
+        changes = accept(kind, body, accepted)
+        if set(changes) - WRITABLE[kind]:  # a field no client may set was bound
+            ctx.flags["mass-assignment"] = state.flag("mass-assignment")
+        return changes
 
     def respond(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
         return {**body, "flags": ctx.flags} if ctx.flags else body
@@ -174,9 +170,12 @@ def create_app(state: LabState) -> FastAPI:
         user = caller(request)
         if user is None or not user["session"]:
             raise HTTPException(401, "sign in first", headers=challenge(REALM))
-        requested = set(str(body.get("scope", "")).split())
+        scope = body.get("scope", "")
+        if not isinstance(scope, str):  # RFC 6749 §3.3: a space-delimited string
+            raise HTTPException(422, "scope must be a string of space-separated scopes")
+        requested = set(scope.split())
         allowed = set(ROLE_SCOPES.get(user["role"], ()))
-        granted = _fields(
+        granted = field_names(
             state, "grant_scopes", await state.call("grant_scopes", requested, allowed)
         )
         granted &= ALL_SCOPES  # a scope nobody defined means nothing
@@ -209,7 +208,7 @@ def create_app(state: LabState) -> FastAPI:
         return respond(ctx, {"invoices": await shown(ctx, "invoice", rows)})
 
     @app.get("/invoices/{invoice_id}", summary="One invoice")
-    async def invoice(invoice_id: int, request: Request) -> dict[str, Any]:
+    async def invoice(invoice_id: RowId, request: Request) -> dict[str, Any]:
         user = caller(request) or {}
         owns = owner_of(invoice_id) == user.get("username")
         ctx = await gate(request, "invoice:read", owns, f"invoice {invoice_id}", hide=True)
@@ -220,18 +219,20 @@ def create_app(state: LabState) -> FastAPI:
 
     @app.patch("/invoices/{invoice_id}", summary="Edit an invoice")
     async def edit_invoice(
-        invoice_id: int, request: Request, body: Annotated[dict[str, Any], Body()]
+        invoice_id: RowId, request: Request, body: Annotated[dict[str, Any], Body()]
     ) -> dict[str, Any]:
         user = caller(request) or {}
         owns = owner_of(invoice_id) == user.get("username")
         ctx = await gate(request, "invoice:update", owns, f"invoice {invoice_id}", hide=True)
         if not await visible(ctx, invoice_id):
             raise HTTPException(404, "no such invoice")
-        changes = await writable("invoice", body)
+        changes = await writable(ctx, "invoice", body)
         if not reference_allows(ctx.user["role"], "invoice:update", owns):
             ctx.flags["bola"] = state.flag("bola")
-        _update(store, "invoices", invoice_id, changes)
+        invoice_id = update_row(store, "invoices", invoice_id, changes)
         rows = store.query("SELECT * FROM invoices WHERE id = ?", (invoice_id,))
+        if not rows:  # a bound id SQLite stored differently: gone from here, not a crash
+            raise HTTPException(409, "the invoice moved")
         return respond(ctx, (await shown(ctx, "invoice", rows))[0])
 
     @app.get("/me", summary="Your profile")
@@ -243,14 +244,11 @@ def create_app(state: LabState) -> FastAPI:
     @app.patch("/me", summary="Edit your profile")
     async def edit_me(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         ctx = await gate(request, "user:update-self", True, "me")
-        changes = await writable("user", body)
-        try:
-            _update(store, "users", ctx.user["id"], changes)
-        except sqlite3.IntegrityError as exc:
-            raise HTTPException(409, f"conflict: {exc}") from None
-        rows = store.query("SELECT * FROM users WHERE id = ?", (ctx.user["id"],))
-        if rows and rows[0]["role"] != ctx.user["role"]:
-            ctx.flags["mass-assignment"] = state.flag("mass-assignment")
+        changes = await writable(ctx, "user", body)
+        user_id = update_row(store, "users", ctx.user["id"], changes)
+        rows = store.query("SELECT * FROM users WHERE id = ?", (user_id,))
+        if not rows:
+            raise HTTPException(409, "your account moved")
         return respond(ctx, (await shown(ctx, "user", rows))[0])
 
     @app.get("/admin/users", summary="Admin: every account")
@@ -260,7 +258,7 @@ def create_app(state: LabState) -> FastAPI:
         return respond(ctx, {"users": await shown(ctx, "user", rows)})
 
     @app.delete("/admin/users/{user_id}", summary="Admin: delete an account")
-    async def delete_user(user_id: int, request: Request) -> dict[str, Any]:
+    async def delete_user(user_id: RowId, request: Request) -> dict[str, Any]:
         user = caller(request) or {}
         ctx = await gate(request, "user:delete", user_id == user.get("id"), f"user {user_id}")
         if store.one("SELECT id FROM users WHERE id = ?", (user_id,)) is None:
@@ -271,8 +269,3 @@ def create_app(state: LabState) -> FastAPI:
         return respond(ctx, {"deleted": user_id})
 
     return app
-
-
-def _update(store: Any, table: str, row_id: int, changes: dict[str, Any]) -> None:
-    for column, value in changes.items():  # column names come from COLUMNS, never the body
-        store.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", (value, row_id))

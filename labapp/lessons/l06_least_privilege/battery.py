@@ -1,7 +1,8 @@
-"""Lesson 06's battery: six attacks, the permission matrix, and what real users need.
+"""Lesson 06's battery: ten attacks, the permission matrix, and what real users need.
 
 Every item first puts the seeded users and invoices back (an earlier exploit may have made
-eddie an admin), so the grader judges the defense and not the lab's history.
+eddie an admin), so the grader judges the defense and not the lab's history. The rows about
+the policy's own decisions are in ``decisions.py``, those about fields in ``properties.py``.
 """
 
 from __future__ import annotations
@@ -11,29 +12,29 @@ from typing import Any
 import httpx
 
 from labapp.engine.grading import Attack, Check, Observed
+from labapp.lessons.l06_least_privilege.decisions import (
+    attack_deny_by_default,
+    attack_fail_open,
+    attack_owns_ignored,
+    attack_stale_role,
+    filter_rows,
+)
 from labapp.lessons.l06_least_privilege.matrix import (
     MEMO,
-    NAME,
     as_user,
-    cells,
     check_fields,
     check_matrix,
     check_scopes,
     check_writes,
-    probe,
+    owned,
     reset,
     throwaway,
     token_for,
 )
-from labapp.lessons.l06_least_privilege.policy import (
-    ALL_SCOPES,
-    INVOICES,
-    OWNED,
-    PERMISSIONS,
-    ROLE_OF,
-    ROLE_SCOPES,
-    SEES_INTERNAL_NOTES,
-    USERS,
+from labapp.lessons.l06_least_privilege.policy import ALL_SCOPES, ROLE_OF, ROLE_SCOPES
+from labapp.lessons.l06_least_privilege.properties import (
+    attack_data_exposure,
+    attack_mass_assignment,
 )
 
 # -- the attacks ---------------------------------------------------------------------------
@@ -50,7 +51,7 @@ def attack_bola(lab: Any, http: httpx.Client) -> Observed:
     listed = http.get("/invoices", headers=as_user(lab, "vera"))
     if listed.is_success:
         ids = {row.get("id") for row in listed.json().get("invoices", [])}
-        if ids - OWNED["vera"]:
+        if ids - owned(lab, "vera"):
             return Observed(True, listed.status_code, f"GET /invoices as vera lists {sorted(ids)}")
     last = listed.status_code
     for username, method, invoice_id in [
@@ -65,32 +66,20 @@ def attack_bola(lab: Any, http: httpx.Client) -> Observed:
         last = response.status_code
         if seen := _through(response, f"{method} {url} as {username}"):
             return seen
-    if _filter_obeys_a_hostile_name(lab):
-        return Observed(
-            True,
-            last,
-            "invoice_filter builds SQL from the username: a user "
-            "named x' OR '1'='1 would see every invoice (bind it as a parameter)",
-        )
+    for name in HOSTILE_NAMES:
+        if seen := filter_rows(lab, {"id": 0, "username": name, "role": "viewer"}):
+            return Observed(
+                True,
+                None,
+                f"invoice_filter for a viewer named {name!r} matches invoices {sorted(seen)}: "
+                "compare the owner with = and pass the name as a parameter",
+            )
     return Observed(False, last, "no one else's invoice came back, listed or by id")
 
 
-HOSTILE_NAME = "x' OR '1'='1"
-
-
-def _filter_obeys_a_hostile_name(lab: Any) -> bool:
-    """Run the learner's ownership filter for a user whose name is SQL: any row is a leak.
-
-    No seeded name carries a quote, so this asks the hook directly, as a future sign-up would.
-    """
-    try:
-        where, params = lab.state.hooks["invoice_filter"](
-            {"username": HOSTILE_NAME, "role": "viewer"}
-        )
-        rows = lab.state.store.query(f"SELECT id FROM invoices WHERE ({where})", tuple(params))
-    except Exception:  # a filter that breaks on such a name leaks nothing here
-        return False
-    return bool(rows)
+# Names a future sign-up could pick: SQL, a LIKE wildcard, vera's name in other case. None
+# owns an invoice, so a filter that matches any row for them leaks.
+HOSTILE_NAMES = ("x' OR '1'='1", "%", "Vera")
 
 
 def attack_bfla(lab: Any, http: httpx.Client) -> Observed:
@@ -115,64 +104,6 @@ def attack_bfla(lab: Any, http: httpx.Client) -> Observed:
     return Observed(False, last, "no non-admin deleted or listed accounts")
 
 
-def attack_mass_assignment(lab: Any, http: httpx.Client) -> Observed:
-    reset(lab)
-    store, last = lab.state.store, None
-    attempts = [
-        ("vera", "/me", {"role": "admin"}),
-        ("vera", "/me", {"display_name": "Vera", "role": "admin"}),
-        ("vera", "/me", {"username": "vera2"}),  # the name owns invoices and sessions
-        ("eddie", "/me", {"password_hash": "$argon2id$attacker-chosen"}),
-        ("eddie", "/invoices/3", {"memo": MEMO[3], "owner": "vera"}),
-        ("eddie", "/invoices/3", {"internal_note": "all good, pay no attention"}),
-        ("eddie", "/invoices/3", {"id": 99, "amount_cents": 1}),
-    ]
-    for username, url, body in attempts:
-        response = http.patch(url, headers=as_user(lab, username), json=body)
-        last = response.status_code
-        users = store.query("SELECT id, username, role, password_hash FROM users ORDER BY id")
-        invoices = store.query("SELECT * FROM invoices ORDER BY id")
-        changed = any(u["role"] != ROLE_OF.get(u["username"], u["role"]) for u in users)
-        changed |= any("attacker" in (u["password_hash"] or "") for u in users)
-        changed |= [tuple(i.values()) for i in invoices] != list(INVOICES)
-        reset(lab)
-        if changed or response.is_success:
-            return Observed(True, last, f"PATCH {url} {sorted(body)} as {username} was bound")
-    return Observed(False, last, "every body naming role, owner, id or a hash was refused")
-
-
-def _leaks(value: Any, role: str) -> str | None:
-    if isinstance(value, dict):
-        if "password_hash" in value:
-            return "password_hash"
-        if "internal_note" in value and role not in SEES_INTERNAL_NOTES:
-            return "internal_note"
-        value = list(value.values())
-    if isinstance(value, list):
-        return next((found for item in value if (found := _leaks(item, role))), None)
-    return None
-
-
-def attack_data_exposure(lab: Any, http: httpx.Client) -> Observed:
-    reset(lab)
-    last = None
-    for _, username, _, role, _ in USERS:
-        own = min(OWNED[username], default=1)
-        calls = [
-            ("GET", "/me", None),
-            ("GET", "/invoices", None),
-            ("GET", f"/invoices/{own}", None),
-        ]
-        calls += [("PATCH", f"/invoices/{own}", {"memo": MEMO[own]}), ("GET", "/admin/users", None)]
-        calls += [("PATCH", "/me", {"display_name": NAME[username]})]
-        for method, url, body in calls:
-            response = http.request(method, url, headers=as_user(lab, username), json=body)
-            last = response.status_code
-            if response.is_success and (field := _leaks(response.json(), role)):
-                return Observed(True, last, f"{method} {url} as {username} ({role}) shows {field}")
-    return Observed(False, None, "no response carried password_hash or a note it must not")
-
-
 def attack_scope_escalation(lab: Any, http: httpx.Client) -> Observed:
     reset(lab)
     last = None
@@ -193,38 +124,27 @@ def attack_scope_escalation(lab: Any, http: httpx.Client) -> Observed:
     return Observed(False, None, "every token held only scopes its role may have")
 
 
-def attack_fail_open(lab: Any, http: httpx.Client) -> Observed:
-    """During the permissions outage, every cell the policy denies must still be denied."""
+def attack_over_grant(lab: Any, http: httpx.Client) -> Observed:
+    """A token holds only scopes its client asked for, even ones the role could have."""
     reset(lab)
     last = None
-    with lab.outage(PERMISSIONS):
-        for username, role, method, route, obj, expected in cells():
-            if expected != "deny":
-                continue
-            observed = probe(lab, http, username, method, route, obj)
-            last = observed
-            if observed.startswith("allow"):
-                reset(lab)
-                return Observed(True, 200, f"{method} {route} {obj} as {username} ({role})")
-    reset(lab)
-    return Observed(False, None, f"every denied cell stayed denied (last: {last})")
-
-
-def attack_stale_role(lab: Any, http: httpx.Client) -> Observed:
-    """A demotion takes effect at once: eddie edits, is demoted to viewer, and edits again.
-
-    The first edit is allowed (he is an editor); a policy that cached his role from then on
-    would allow the second too.
-    """
-    reset(lab)
-    before = probe(lab, http, "eddie", "PATCH", "/invoices/{id}", "own")
-    try:
-        lab.state.store.execute("UPDATE users SET role = 'viewer' WHERE username = 'eddie'")
-        after = probe(lab, http, "eddie", "PATCH", "/invoices/{id}", "own")
-    finally:
-        reset(lab)  # eddie is an editor again for the checks that follow
-    detail = f"eddie edits his invoice ({before}), is demoted to viewer, edits again: {after}"
-    return Observed(after.startswith("allow"), None, detail)
+    for username, scope in [
+        ("ada", "profile"),
+        ("vera", "invoices:read"),
+        ("eddie", "invoices:read users:admin"),
+        ("sam", "users:read"),
+        ("svc-billing", ""),  # no scope asked, none granted: this lab has no default scope
+    ]:
+        response = token_for(lab, http, username, scope)
+        last = response.status_code
+        granted = (
+            set(str(response.json().get("scope", "")).split()) if response.is_success else set()
+        )
+        if extra := granted - set(scope.split()):
+            return Observed(
+                True, last, f"{username} asked for {scope!r} and was also granted {sorted(extra)}"
+            )
+    return Observed(False, None, "every token held only scopes its client asked for")
 
 
 ATTACKS = (
@@ -237,7 +157,16 @@ ATTACKS = (
         ),
         attack_bola,
         fix="Put ownership in the query: invoice_filter returns ('owner = ?', (username,)) "
-        "for viewers and editors; permitted() checks `owns` too.",
+        "unless the role reads any invoice; the name is a parameter, compared with =.",
+    ),
+    Attack(
+        "owns-ignored",
+        "asked directly, the policy lets a viewer or an editor act on someone else's invoice",
+        ("An 'own' rule allows only when owns is True.",),
+        attack_owns_ignored,
+        fix="permitted() must check owns for an 'own' rule: reach == 'any' or (reach == 'own' "
+        "and owns). The filter hid the invoice this time; each lock must hold on its own.",
+        flag=False,
     ),
     Attack(
         "bfla",
@@ -250,14 +179,25 @@ ATTACKS = (
         fix="permitted(): user:delete for admin only; user:list for admin and support.",
     ),
     Attack(
+        "deny-by-default",
+        "an account whose role has no rule (a new 'contractor') gets in somewhere",
+        ("A role missing from your table must be denied everything.",),
+        attack_deny_by_default,
+        fix="Deny by default: a role or action with no entry in your table gets False "
+        "(POLICY.get(role, {}).get(action) is None there); invoice_filter: only roles whose "
+        "rule reads any invoice see them all, every other role (a new one too) only its own.",
+        flag=False,
+    ),
+    Attack(
         "mass-assignment",
-        "PATCH bodies that set role, owner, password_hash or internal_note (API3)",
+        "PATCH bodies that set role, username, id, owner, password_hash or internal_note (API3)",
         (
             "GET /me shows your role. What if your PATCH /me body names it too?",
             "PATCH /me with {'role': 'admin'}.",
         ),
         attack_mass_assignment,
-        fix="accepted_fields: user -> {display_name, email}; invoice -> {memo, status}.",
+        fix="accepted_fields lists only what a client may set: user -> {display_name, email}; "
+        "invoice -> {memo, status}; never an identity, owner or role field.",
     ),
     Attack(
         "data-exposure",
@@ -267,7 +207,8 @@ ATTACKS = (
             "Which field should never leave the server? Which is staff-only?",
         ),
         attack_data_exposure,
-        fix="public_fields: never password_hash; internal_note only for support and admin.",
+        fix="public_fields: never password_hash; internal_note only for support and admin "
+        "(name those two roles: every other role, a new one too, goes without).",
     ),
     Attack(
         "scope-escalation",
@@ -280,22 +221,34 @@ ATTACKS = (
         fix="grant_scopes returns requested & allowed: the intersection, never the union.",
     ),
     Attack(
+        "over-grant",
+        "a token carries scopes its client did not ask for: granted too much",
+        ("Ask for one scope. Does the token hold only that one?",),
+        attack_over_grant,
+        fix="Granted too much: grant_scopes returns requested & allowed, never a scope the "
+        "client did not ask for (least privilege, RFC 9700 §2.3), and nothing for no request.",
+        flag=False,
+    ),
+    Attack(
         "stale-role",
-        "a user demoted to viewer keeps editing: the policy remembered his old role",
+        "users demoted to viewer (and an invoice that changed hands) meet an old answer",
         ("who.role() asks the permissions service: ask it on every decision.",),
         attack_stale_role,
-        fix="Call who.role() in permitted() for every request; never cache roles per user.",
+        fix="Remember nothing between calls: call who.role() in permitted() on every request "
+        "(no cache per user, not even as an outage fallback), build the filter from the "
+        "user's current role, grant scopes from the current `allowed`.",
         flag=False,
     ),
     Attack(
         "fail-open",
-        "during the permissions outage, requests the policy denies get through",
+        "during the permissions outage, requests get through",
         (
             "with lab.outage('permissions'): ... makes who.role() raise DependencyDown.",
             "Inside it, as vera, GET /invoices/3.",
         ),
         attack_fail_open,
-        fix="Catch DependencyDown around who.role() and return False: fail closed.",
+        fix="Catch DependencyDown around who.role() and return False for every request: "
+        "fail closed, even for what the role could do.",
     ),
 )
 
@@ -307,7 +260,20 @@ CHECKS = (
         hint="each ✗ cell names role, endpoint and object: 'expected deny, got allow' means "
         "your policy is too open there; 'expected allow, got deny', too strict.",
     ),
-    Check("fields-kept", "each role still sees the fields its work needs", check_fields),
+    Check(
+        "fields-kept",
+        "each role still sees the fields its work needs",
+        check_fields,
+        hint="a role lacks fields its work needs: public_fields must answer for the role it "
+        "is given, every time (support and admin see internal_note; everyone sees an "
+        "invoice's id, owner, amount_cents, status and memo, a profile's all but the hash)",
+    ),
     Check("writes-work", "vera edits her profile; eddie and ada edit invoices", check_writes),
-    Check("least-scopes", "tokens get exactly the scopes asked for and allowed", check_scopes),
+    Check(
+        "least-scopes",
+        "tokens get the scopes asked for and allowed, and a narrow one is refused a write",
+        check_scopes,
+        hint="a token must carry every scope its client asked for that the role has: is "
+        "grant_scopes granting too little?",
+    ),
 )

@@ -62,8 +62,9 @@ def weak_accepted_fields(kind: str) -> set[str]:
 
 
 def weak_grant_scopes(requested: set[str], allowed: set[str]) -> set[str]:
-    """WEAK: grants whatever the client asked for (scope-escalation)."""
-    return set(requested)
+    """WEAK: grants whatever the client asked for (scope-escalation), and everything the role
+    has on top, "so the token always works" (over-grant)."""
+    return set(requested) | set(allowed)
 
 
 HOOKS = (
@@ -72,6 +73,7 @@ HOOKS = (
         ("who", "action", "owns"),
         "permitted(who, action, owns) -> bool: may who.role() do action (own object or not)?",
         weak_permitted,
+        returns=bool,  # an allow/deny decision: "own", None or 1 is the hook's failure
     ),
     Hook(
         "invoice_filter",

@@ -10,6 +10,7 @@ not confirm the invoice exists, and 403 for a function the role may not use at a
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,21 +20,27 @@ from labapp.engine.grading import Observed
 from labapp.lessons.common import auth, session_token
 from labapp.lessons.l06_least_privilege.policy import (
     INVOICES,
-    OWNED,
+    ROLE_OF,
     SEES_ALL_INVOICES,
     USERS,
     reference_allows,
 )
 
-ALL_IDS = {row[0] for row in INVOICES}
 MEMO = {row[0]: row[4] for row in INVOICES}
 NAME = {username: display for _, username, display, _, _ in USERS}
 
 
 def reset(lab: Any) -> None:
-    """Seeded users and invoices as they were; throwaway accounts gone."""
+    """Seeded users and invoices as they were; throwaway accounts and invoices gone.
+
+    A row an exploit moved (a bound ``id``) is deleted first, or it would keep its name.
+    """
     store = lab.state.store
-    store.execute(f"DELETE FROM users WHERE id > {len(USERS)}")
+    store.execute("DELETE FROM users WHERE id NOT BETWEEN 1 AND ?", (len(USERS),))
+    store.execute("DELETE FROM invoices WHERE id NOT BETWEEN 1 AND ?", (len(INVOICES),))
+    seeded = tuple(ROLE_OF)
+    marks = ", ".join("?" * len(seeded))
+    store.execute(f"DELETE FROM sessions WHERE username NOT IN ({marks})", seeded)
     for user_id, username, display, role, email in USERS:
         store.execute(
             "INSERT OR IGNORE INTO users (id, username, display_name, role, email, password_hash) "
@@ -52,7 +59,7 @@ def throwaway(lab: Any) -> int:
     return lab.state.store.execute(
         "INSERT INTO users (username, display_name, role, email, password_hash) "
         "VALUES (?, 'Temp', 'viewer', '', '')",
-        (f"temp-{len(lab.state.store.query('SELECT id FROM users'))}",),
+        (f"temp-{secrets.token_hex(4)}",),  # unique even after a wrong defense deleted rows
     )
 
 
@@ -62,6 +69,16 @@ def as_user(lab: Any, username: str) -> dict[str, str]:
 
 def other_invoice(username: str) -> int:
     return 3 if username == "vera" else 1  # eddie's invoice for vera; vera's for the rest
+
+
+def owned(lab: Any, username: str) -> set[int]:
+    """The ids of the invoices ``username`` owns now (a row may change hands mid-run)."""
+    rows = lab.state.store.query("SELECT id FROM invoices WHERE owner = ?", (username,))
+    return {row["id"] for row in rows}
+
+
+def all_ids(lab: Any) -> set[int]:
+    return {row["id"] for row in lab.state.store.query("SELECT id FROM invoices")}
 
 
 # -- the permission matrix -----------------------------------------------------------------
@@ -80,19 +97,27 @@ ENDPOINTS = (
 )
 
 
-def cells() -> Iterator[tuple[str, str, str, str, str, str]]:
+def cells(lab: Any | None = None) -> Iterator[tuple[str, str, str, str, str, str]]:
     """(username, role, method, route, object, expected) for every cell that exists."""
     for _, username, _, role, _ in USERS:
-        for method, route, action, obj in ENDPOINTS:
-            if obj == "own" and not OWNED[username]:
-                continue  # the service account owns no invoice
-            owns = obj != "other" and action not in ("user:list",)
-            allowed = reference_allows(role, action, owns)
-            if allowed and action == "invoice:list":
-                expected = "allow:all" if role in SEES_ALL_INVOICES else "allow:own"
-            else:
-                expected = "allow" if allowed else "deny"
-            yield username, role, method, route, obj, expected
+        owns_any = bool(owned(lab, username)) if lab is not None else username != "svc-billing"
+        yield from cells_of(username, role, owns_any=owns_any)
+
+
+def cells_of(
+    username: str, role: str, *, owns_any: bool = True
+) -> Iterator[tuple[str, str, str, str, str, str]]:
+    """One user's row of the matrix, as the table says for ``role`` (their role now)."""
+    for method, route, action, obj in ENDPOINTS:
+        if obj == "own" and not owns_any:
+            continue  # the service account owns no invoice
+        owns = obj != "other" and action not in ("user:list",)
+        allowed = reference_allows(role, action, owns)
+        if allowed and action == "invoice:list":
+            expected = "allow:all" if role in SEES_ALL_INVOICES else "allow:own"
+        else:
+            expected = "allow" if allowed else "deny"
+        yield username, role, method, route, obj, expected
 
 
 def probe(lab: Any, http: httpx.Client, username: str, method: str, route: str, obj: str) -> str:
@@ -101,13 +126,13 @@ def probe(lab: Any, http: httpx.Client, username: str, method: str, route: str, 
     body: dict[str, Any] | None = None
     url = route
     if "/invoices/{id}" in route:
-        invoice_id = min(OWNED[username]) if obj == "own" else other_invoice(username)
+        invoice_id = min(owned(lab, username)) if obj == "own" else other_invoice(username)
         url = f"/invoices/{invoice_id}"
-        body = {"memo": MEMO[invoice_id]} if method == "PATCH" else None
+        body = {"memo": MEMO.get(invoice_id, "memo")} if method == "PATCH" else None
     elif route == "/admin/users/{id}":
         url = f"/admin/users/{throwaway(lab)}"
     elif (method, route) == ("PATCH", "/me"):
-        body = {"display_name": NAME[username]}
+        body = {"display_name": NAME.get(username, "A new name")}
     response = http.request(method, url, headers=headers, json=body)
     status = response.status_code
     if status in (403, 404):
@@ -116,9 +141,9 @@ def probe(lab: Any, http: httpx.Client, username: str, method: str, route: str, 
         return f"HTTP {status}"
     if route == "/invoices":
         ids = {row.get("id") for row in response.json().get("invoices", [])}
-        if ids == OWNED[username]:
+        if ids == owned(lab, username):
             return "allow:own"
-        return "allow:all" if ids == ALL_IDS else f"allow:{sorted(ids, key=str)}"
+        return "allow:all" if ids == all_ids(lab) else f"allow:{sorted(ids, key=str)}"
     return "allow"
 
 
@@ -126,7 +151,7 @@ def matrix(lab: Any, http: httpx.Client) -> list[tuple[str, str, str, str, str]]
     """Every cell as (role, endpoint, object, expected, observed)."""
     reset(lab)
     rows = []
-    for username, role, method, route, obj, expected in cells():
+    for username, role, method, route, obj, expected in cells(lab):
         observed = probe(lab, http, username, method, route, obj)
         rows.append((role, f"{method} {route}", obj or "—", expected, observed))
     reset(lab)
@@ -148,8 +173,9 @@ def check_matrix(lab: Any, http: httpx.Client) -> Observed:
     wrong = [row for row in rows if row[3] != row[4]]
     if not wrong:
         return Observed(True, 200, f"all {len(rows)} cells match")
-    shown = "; ".join(f"{r} {p} {b}: expected {e}, got {o}" for r, p, b, e, o in wrong)
-    return Observed(False, None, f"{len(wrong)} of {len(rows)} cells differ: {shown}")
+    shown = "; ".join(f"{r} {p} {b}: expected {e}, got {o}" for r, p, b, e, o in wrong[:6])
+    more = f"; and {len(wrong) - 6} more" if len(wrong) > 6 else ""
+    return Observed(False, None, f"{len(wrong)} of {len(rows)} cells differ: {shown}{more}")
 
 
 def token_for(lab: Any, http: httpx.Client, username: str, scope: str) -> httpx.Response:
@@ -199,7 +225,11 @@ def check_writes(lab: Any, http: httpx.Client) -> Observed:
 
 
 def check_scopes(lab: Any, http: httpx.Client) -> Observed:
-    """Each role gets exactly what it asked for, within what it may have; and it binds."""
+    """Each role gets what it asked for, within what it may have; and it binds.
+
+    Only "at least what was asked" here: a grant of *more* is the over-grant attack's row,
+    whose failure says so ("granted too much"), not "denying too much".
+    """
     reset(lab)
     for username, scope in [
         ("vera", "invoices:read"),
@@ -208,12 +238,15 @@ def check_scopes(lab: Any, http: httpx.Client) -> Observed:
     ]:
         response = token_for(lab, http, username, scope)
         granted = response.json().get("scope", "") if response.is_success else None
-        if granted is None or set(granted.split()) != set(scope.split()):
+        if granted is None or not set(scope.split()) <= set(str(granted).split()):
             return Observed(
                 False, response.status_code, f"{username} asked {scope!r}, got {granted!r}"
             )
-    narrow = token_for(lab, http, "eddie", "invoices:read").json()["access_token"]
+    answer = token_for(lab, http, "eddie", "invoices:read").json()
+    narrow = answer["access_token"]
     read = http.get("/invoices", headers=auth(narrow))
+    if "invoices:write" in str(answer.get("scope", "")).split():  # over-grant's row says so
+        return Observed(read.is_success, read.status_code, "a read-only token reads")
     write = http.patch("/invoices/3", headers=auth(narrow), json={"memo": MEMO[3]})
     ok = read.is_success and write.status_code == 403
     ok = ok and "insufficient_scope" in write.headers.get("www-authenticate", "")

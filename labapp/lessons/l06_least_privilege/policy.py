@@ -79,6 +79,21 @@ POLICY: dict[str, dict[str, str]] = {
 }
 SEES_ALL_INVOICES = {role for role, acts in POLICY.items() if acts.get("invoice:list") == "any"}
 
+# Every (action, owns) question the server's routes can put to permitted(): a grader row
+# that asks the policy directly asks only these.
+QUESTIONS = (
+    ("invoice:list", True),
+    ("invoice:read", True),
+    ("invoice:read", False),
+    ("invoice:update", True),
+    ("invoice:update", False),
+    ("user:read-self", True),
+    ("user:update-self", True),
+    ("user:list", False),
+    ("user:delete", True),  # deleting one's own account
+    ("user:delete", False),
+)
+
 # OAuth-style scopes: what a token may do, whatever the role could.
 SCOPE_OF = {
     "invoice:list": "invoices:read",
