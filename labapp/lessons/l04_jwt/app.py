@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import reprlib
 import secrets
 import time
 from typing import Any
@@ -51,6 +52,8 @@ def seed(state: LabState) -> None:
         "secret TEXT);"
         "CREATE TABLE jwt_keys (kid TEXT PRIMARY KEY, secret TEXT);"
         "CREATE TABLE token_log (id INTEGER PRIMARY KEY, line TEXT);"
+        # How often the JWKS was served: a validator must not refetch it for every token.
+        "CREATE TABLE jwks_fetches (n INTEGER NOT NULL); INSERT INTO jwks_fetches VALUES (0);"
     )
     store.executemany(
         "INSERT INTO signing_keys VALUES (?, ?, ?, ?)",
@@ -112,6 +115,14 @@ HOOKS = (
 )
 
 
+def _shown(value: Any) -> str | None:
+    """A claim as text: whatever the validator let through, of any type, size or depth."""
+    if value is None:
+        return None
+    # reprlib bounds depth and length: a role nested 900 lists deep must not crash the route.
+    return _printable(value if isinstance(value, str) else reprlib.repr(value))
+
+
 class Credentials(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
@@ -142,6 +153,7 @@ def create_app(state: LabState) -> FastAPI:
 
     @app.get("/.well-known/jwks.json", summary="The issuer's public keys (JWKS, RFC 7517)")
     def jwks() -> dict[str, Any]:
+        store.execute("UPDATE jwks_fetches SET n = n + 1")
         return material.jwks()
 
     @app.get("/svc", summary="The services and what each is for")
@@ -155,7 +167,8 @@ def create_app(state: LabState) -> FastAPI:
         if token is None:
             store.audit("anonymous", action, service, "deny", "no bearer token")
             raise HTTPException(401, "a bearer token is required", headers=challenge(REALM))
-        CALLING.set(Calling(service, material, store, state.workdir))
+        jwks_url = f"{request.base_url}.well-known/jwks.json"
+        CALLING.set(Calling(service, material, store, state.workdir, jwks_url))
         try:
             claims = await state.call("validate_token", token)
         except (HookFailed, HookTimeout) as exc:
@@ -175,13 +188,9 @@ def create_app(state: LabState) -> FastAPI:
         flaw = SERVICES[service][0]
         forged = classify(token, material)
         note = f" (forged: {forged})" if forged else ""
-        store.audit(claims["sub"], action, service, "allow", f"role {claims.get('role')}{note}")
-        # Claims are whatever the validator let through: print them, never trust their type.
-        body = {
-            "service": service,
-            "sub": _printable(claims["sub"]),
-            "role": None if claims.get("role") is None else _printable(claims["role"]),
-        }
+        role = _shown(claims.get("role"))
+        store.audit(claims["sub"], action, service, "allow", f"role {role}{note}")
+        body = {"service": service, "sub": _printable(claims["sub"]), "role": role}
         if forged == flaw and (admin or flaw in ACCEPTED_IS_ENOUGH):
             body["flag"] = state.flag(flaw)
         return body
@@ -197,7 +206,8 @@ def create_app(state: LabState) -> FastAPI:
         action = f"GET /svc/{service}/admin"
         claims, token = await validated(service, request, action)
         if claims.get("role") != "admin":
-            store.audit(claims["sub"], action, service, "deny", f"role {claims.get('role')!r}")
+            role = _shown(claims.get("role"))
+            store.audit(claims["sub"], action, service, "deny", f"role {role!r}")
             raise HTTPException(403, "the admin report needs role admin")
         body = answer(service, claims, token, action, admin=True)
         return {**body, "report": f"{service}: 3 open incidents, revenue up 4%"}

@@ -179,6 +179,11 @@ def forge_wrong_typ(lab: Any, http: httpx.Client, m: Material) -> dict[str, str]
         "typ JWT (e.g. an ID token)": m.mint(claims, typ="JWT"),
         "no typ": m.mint(claims, typ=None),
         "typ 7": m.mint(claims, typ=7),
+        "typ ['at+jwt']": m.mint(claims, typ=[TYP]),
+        # RFC 7515 §4: the last of duplicate names counts, and PyJWT's json does so too.
+        "typ at+jwt, then typ JWT": m.sign_raw(
+            f'{{"alg":"RS256","kid":"{m.kid}","typ":"{TYP}","typ":"JWT"}}', json.dumps(claims)
+        ),
     }
 
 

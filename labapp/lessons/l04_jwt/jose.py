@@ -9,6 +9,7 @@ reveals a flag only to the exploit the called service is weak to.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -20,6 +21,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.hashes import SHA256
 
 from labapp.engine.store import Store
 
@@ -78,7 +81,7 @@ def parts(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     try:
         head, body, _ = token.split(".")
         header, claims = json.loads(unb64url(head)), json.loads(unb64url(body))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
         return None
     return (header, claims) if isinstance(header, dict) and isinstance(claims, dict) else None
 
@@ -155,6 +158,16 @@ class Material:
             headers={k: v for k, v in fields.items() if v is not None or k == "typ"},
         )
 
+    def sign_raw(self, header: str, payload: str) -> str:
+        """A token the issuer's key really signed (RS256) over JSON text exactly as given.
+
+        For shapes ``jwt.encode`` will not write (a non-string kid, duplicate keys, a string
+        ``exp``...): the grader asks whether a validator refuses them even when genuine.
+        """
+        signing_input = f"{b64url(header.encode())}.{b64url(payload.encode())}"
+        signature = self.private_key.sign(signing_input.encode(), PKCS1v15(), SHA256())
+        return f"{signing_input}.{b64url(signature)}"
+
     def genuine(self, token: str) -> bool:
         """Does the token carry a valid RS256 signature of the lab's own key?"""
         signing_input, _, signature = token.rpartition(".")
@@ -172,9 +185,13 @@ def load_material(store: Store) -> Material:
     legacy = store.one("SELECT secret FROM signing_keys WHERE kid = ?", (LEGACY_KID,))
     if rsa_row is None or legacy is None:
         raise LookupError("the lab's signing keys are missing from its store")
-    return Material.from_pem(
-        rsa_row["kid"], rsa_row["private_pem"].encode(), legacy["secret"].encode()
-    )
+    return _material(rsa_row["kid"], rsa_row["private_pem"], legacy["secret"])
+
+
+@functools.lru_cache(maxsize=8)
+def _material(kid: str, private_pem: str, legacy_secret: str) -> Material:
+    # Loading an RSA private key checks it (~60 ms on 2 cores): once per lab, not per row.
+    return Material.from_pem(kid, private_pem.encode(), legacy_secret.encode())
 
 
 def classify(token: str, material: Material) -> str | None:

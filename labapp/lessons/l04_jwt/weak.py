@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
+from labapp.engine.http import lab_client
 from labapp.engine.store import Store
 from labapp.lessons.l04_jwt.jose import AUDIENCE, ISSUER, LEEWAY, Material, hs256_valid
 
@@ -33,6 +34,7 @@ class Calling:
     material: Material
     store: Store
     workdir: Path
+    jwks_url: str  # the issuer's own JWKS, as this lab serves it
 
 
 CALLING: contextvars.ContextVar[Calling] = contextvars.ContextVar("l04_calling")
@@ -41,11 +43,11 @@ Header = dict[str, Any]
 Claims = dict[str, Any]
 
 
-def _baseline(token: str, m: Material, **options: Any) -> Claims:
+def _baseline(token: str, m: Material, key: Any = None, **options: Any) -> Claims:
     """What every service does unless its flaw says otherwise."""
     return jwt.decode(
         token,
-        m.public_key,
+        m.public_key if key is None else key,
         algorithms=["RS256"],
         audience=AUDIENCE,
         issuer=ISSUER,
@@ -116,14 +118,27 @@ def _loopback(url: str) -> bool:
         return False
 
 
+def _fetch_keys(url: str) -> list[dict[str, Any]]:
+    with lab_client(url) as client:
+        return client.get(url, timeout=0.5).json()["keys"]
+
+
 def integrations(token: str, header: Header, c: Calling) -> Claims:
-    """WEAK (jku-injection): fetches the verification keys from the URL the token names."""
+    """WEAK (jku-injection): fetches the verification keys from the URL the token names.
+
+    With no ``jku`` it fetches the issuer's JWKS instead, afresh for every token ("keys
+    rotate"): a flood of tokens with made-up kids is a flood of requests to the issuer.
+    """
     url = str(header.get("jku", ""))
     if not url:
-        return _baseline(token, c.material)
+        if not _loopback(c.jwks_url):  # served over TLS: the same keys, read directly
+            return _baseline(token, c.material)
+        keys = _fetch_keys(c.jwks_url)
+        jwk = next((k for k in keys if k.get("kid") == header.get("kid")), keys[0])
+        return _baseline(token, c.material, jwt.algorithms.RSAAlgorithm.from_jwk(jwk))
     if not _loopback(url):
         raise jwt.InvalidTokenError("jku outside loopback: the lab does not fetch it")
-    keys = httpx.get(url, timeout=0.5).json()["keys"]
+    keys = _fetch_keys(url)
     jwk = next((k for k in keys if k.get("kid") == header.get("kid")), keys[0])
     key = jwt.algorithms.RSAAlgorithm.from_jwk(jwk)
     return jwt.decode(token, key, algorithms=["RS256"], audience=AUDIENCE, leeway=LEEWAY)
@@ -169,6 +184,22 @@ def search(token: str, header: Header, c: Calling) -> Claims:
     return _baseline(token, c.material, verify_aud=False, verify_iss=False)
 
 
+# What the flawed services may meet in a hostile header or a hostile JWKS (a key set that is
+# a list, a jwk whose n is a number, a kid too long for a file name...): a refusal, each one.
+# Only the deliberate crash above, on a token that is not a JWS at all, is left as a 500.
+HOSTILE = (
+    jwt.PyJWTError,
+    sqlite3.Error,
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    OSError,
+    LookupError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    RecursionError,
+)
+
 FLAWED: dict[str, Callable[[str, Header, Calling], Claims]] = {
     fn.__name__: fn
     for fn in (
@@ -188,5 +219,5 @@ def weak_validate_token(token: str) -> dict[str, Any] | None:
     header = jwt.get_unverified_header(token)  # WEAK: garbage raises here, outside the try
     try:
         return FLAWED[calling.service](token, header, calling)
-    except (jwt.PyJWTError, sqlite3.Error, httpx.HTTPError, OSError, KeyError, ValueError):
+    except HOSTILE:
         return None
