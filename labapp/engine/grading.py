@@ -203,7 +203,10 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         # An attack that also got through has a second lesson: keep the row's own advice.
         hint = f"{crash}; and: {hint}" if is_attack and observed.succeeded and hint else crash
     for incident in list(dict.fromkeys(incidents))[:2]:  # the same failure once
-        observed_text += f"; {incident.hook}() {incident.kind}: {incident.summary}"
+        if incident.summary.startswith(f"{incident.hook}() "):  # it names the hook itself
+            observed_text += f"; {incident.summary}"
+        else:
+            observed_text += f"; {incident.hook}() {incident.kind}: {incident.summary}"
         if incident.where:
             observed_text += f" at {incident.where}"
     kind = "attack" if is_attack else "legit"

@@ -71,3 +71,17 @@ def test_a_grader_row_can_ask_a_hook_directly_with_the_same_checks() -> None:
         lab.defend(decide=lambda: "yes")
         with pytest.raises(HookFailed, match="must return True or False"):
             lab.state.call_blocking("decide")
+
+
+def test_the_report_names_a_wrong_return_once() -> None:
+    """The row reads 'decide() returned int 1; ...', not 'decide() returned: decide() ...'."""
+    from labapp.engine.grading import Attack, Observed, run_item
+
+    def probe(lab, http):
+        return Observed(False, http.get("/decide").status_code)
+
+    with Lab(LESSON) as lab:
+        lab.defend(decide=lambda: 1)
+        row = run_item(lab, Attack("probe", "ask", ("hint",), probe))
+    assert "; decide() returned int 1; it must return True or False" in row.observed
+    assert "decide() returned: decide()" not in row.observed

@@ -10,119 +10,16 @@ shape GitHub uses for its tokens: prefix, 128+ random bits, checksum; stored as 
 from __future__ import annotations
 
 import secrets
-import time
-from dataclasses import dataclass
-from typing import Any
+import sqlite3
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from pydantic import AfterValidator, BaseModel, Field
 
 from labapp.engine.guard import HookFailed, HookTimeout
-from labapp.engine.spec import Hook, LabState
+from labapp.engine.spec import LabState
 from labapp.lessons.common import identify, issue_session_tokens
-
-# A compare that takes this long per matching character: exaggerated, so that the leak is
-# measurable over loopback in seconds. Real leaks are nanoseconds and need many samples.
-DELAY_PER_CHAR = 0.003
-KEY_FORMAT = "ak_<8 hex key id>_<32 hex secret>_<8 hex crc32 of everything before it>"
-
-
-@dataclass
-class KeyRequest:
-    """What ``extract_key`` sees: the request's headers and query parameters (lower-case)."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    query: dict[str, str]
-
-
-class KeyStore:
-    """What ``find_key`` may search: the keys table, by key id or whole."""
-
-    def __init__(self, state: LabState) -> None:
-        self._store = state.store
-
-    def by_id(self, key_id: str) -> dict[str, Any] | None:
-        return _record(self._store.one("SELECT * FROM api_keys WHERE key_id = ?", (key_id,)))
-
-    def all(self) -> list[dict[str, Any]]:
-        return [_record(row) for row in self._store.query("SELECT * FROM api_keys ORDER BY rowid")]
-
-
-def _record(row: dict[str, Any] | None) -> Any:
-    if row is None:
-        return None
-    return {**row, "scopes": row["scopes"].split(), "revoked": bool(row["revoked"])}
-
-
-# -- the weak defaults: each says which attack it invites -----------------------------------
-
-
-def weak_extract_key(req: KeyRequest) -> str | None:
-    """WEAK: takes the key from the URL too, where proxies and logs keep it (key-in-url)."""
-    return req.query.get("api_key") or req.headers.get("x-api-key")
-
-
-_sequence = [20000]  # above the seeded pk_ keys, so the lab's own keys never collide
-
-
-def weak_mint_key() -> str:
-    """WEAK: short and sequential, so neighbours are one guess away (guessable-key)."""
-    _sequence[0] += 1
-    return f"pk_{_sequence[0]}"
-
-
-def weak_store_key(key: str) -> dict[str, str]:
-    """WEAK: keeps the key itself at rest, so any copy of the table works (plaintext-at-rest)."""
-    return {"key_id": key, "stored": key}
-
-
-def weak_equals(presented: str, stored: str) -> bool:
-    """WEAK: stops at the first wrong character, so time reveals the right ones (timing-leak)."""
-    if len(presented) != len(stored):
-        return False
-    for a, b in zip(presented, stored, strict=True):
-        if a != b:
-            return False
-        time.sleep(DELAY_PER_CHAR)  # "slow hardware": the exaggerated part
-    return True
-
-
-def weak_find_key(presented: str, keys: KeyStore) -> dict[str, Any] | None:
-    """WEAK: compares against every stored key in the clear and ignores revocation."""
-    for record in keys.all():
-        if weak_equals(presented, record["stored"]):
-            return record
-    return None
-
-
-def weak_allowed(record: dict[str, Any], method: str, route: str) -> bool:
-    """WEAK: any valid key may do anything, whatever its scopes say (over-broad-key)."""
-    return True
-
-
-HOOKS = (
-    Hook(
-        "extract_key", ("req",), "extract_key(req) -> the presented key or None", weak_extract_key
-    ),
-    Hook("mint_key", (), "mint_key() -> a new key string", weak_mint_key),
-    Hook(
-        "store_key", ("key",), "store_key(key) -> {'key_id', 'stored'} kept at rest", weak_store_key
-    ),
-    Hook(
-        "find_key",
-        ("presented", "keys"),
-        "find_key(presented, keys) -> record or None",
-        weak_find_key,
-    ),
-    Hook(
-        "allowed",
-        ("record", "method", "route"),
-        "allowed(record, method, route) -> bool",
-        weak_allowed,
-    ),
-)
+from labapp.lessons.l02_api_keys.keystore import KeyRequest, KeyStore, storable
 
 # -- the partners and their keys ------------------------------------------------------------
 
@@ -130,13 +27,25 @@ LEARNER = "initech"  # the learner's own integration: read-only, its key is show
 READ, WRITE = "shipments:read", "shipments:write"
 
 
+def _text(value: str) -> str:
+    if not storable(value):
+        raise ValueError("must be valid Unicode text (no lone surrogates)")
+    return value
+
+
+# What clients send is bounded and storable: a 4xx for hostile input, never a 500.
+Text = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_text)]
+Scope = Literal["shipments:read", "shipments:write"]
+INT64_MAX = 2**63 - 1  # what an SQLite INTEGER holds
+
+
 class NewKey(BaseModel):
-    partner: str
-    scopes: list[str] = [READ]
+    partner: Text
+    scopes: list[Scope] = Field(default=[READ], max_length=2)
 
 
 class NewShipment(BaseModel):
-    destination: str
+    destination: Text
 
 
 def seed(state: LabState) -> None:
@@ -178,6 +87,11 @@ def seed(state: LabState) -> None:
         "INSERT INTO keys_backup VALUES (?, ?, ?)",
         [(p, key, scopes) for p, (key, scopes, in_backup) in legacy.items() if in_backup],
     )
+    # The grader checks that every one of these old-format keys stops working.
+    store.executescript("CREATE TABLE legacy_keys (partner TEXT, key TEXT);")
+    store.executemany(
+        "INSERT INTO legacy_keys VALUES (?, ?)", [(p, key) for p, (key, _, _) in legacy.items()]
+    )
     # Only the victims' original keys earn flags, never a key minted later for them.
     store.executescript("CREATE TABLE victim_keys (key_id TEXT PRIMARY KEY, flag TEXT);")
     store.executemany(
@@ -193,7 +107,16 @@ VICTIM_FLAGS = {
     "umbrella": "guessable-key",
     "wayne-iot": "timing-leak",
 }
-RECORD_FIELDS = {"key_id", "partner", "stored", "scopes", "revoked"}
+FIELDS = ("key_id", "stored")  # what store_key returns
+
+
+def _shown(value: object) -> str:
+    """A hook's answer, short, for its failure message (even one whose repr() fails)."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def create_app(state: LabState) -> FastAPI:
@@ -220,22 +143,19 @@ def create_app(state: LabState) -> FastAPI:
             if presented is not None and not isinstance(presented, str):
                 raise state.guard.bad_result("extract_key", "must return a string or None")
             record = await state.call("find_key", presented, keys) if presented else None
-            if record is not None and not (
-                isinstance(record, dict) and set(record) >= RECORD_FIELDS
-            ):
+            if record is not None and not keys.gave(record):
                 raise state.guard.bad_result(
-                    "find_key", f"must return a record from keys, or None; not {record!r:.40}"
+                    "find_key",
+                    "must return a record from keys, or None (as keys gives it now: not made "
+                    f"up, edited or cached); not {_shown(record)}",
                 )
             if record is None:
                 store.audit("unknown", action, req.path, "deny", "no valid API key")
                 raise HTTPException(401, "a valid API key is required in the X-API-Key header")
             route = request.scope["route"].path
-            verdict = await state.call("allowed", record, request.method, route)
-            if verdict is not True:  # anything but True denies: fail closed
-                reason = "scope does not allow"
-                if verdict is not False:
-                    reason = f"allowed() returned {verdict!r:.20}, not True"
-                store.audit(record["partner"], action, req.path, "deny", reason)
+            # returns=bool: anything but True or False is allowed()'s failure, a 500 naming it
+            if not await state.call("allowed", record, request.method, route):
+                store.audit(record["partner"], action, req.path, "deny", "scope does not allow")
                 raise HTTPException(403, "this key's scopes do not allow that")
         except (HookFailed, HookTimeout) as exc:
             store.audit("?", action, req.path, "error", str(exc))
@@ -255,6 +175,7 @@ def create_app(state: LabState) -> FastAPI:
             raise HTTPException(401 if user is None else 403, "an admin bearer token is required")
 
     app = FastAPI(title="Lesson 02 partner API")
+    app.state.keys = keys  # the grader counts its lookups
 
     def with_flag(record: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         victim = store.one("SELECT flag FROM victim_keys WHERE key_id = ?", (record["key_id"],))
@@ -279,7 +200,10 @@ def create_app(state: LabState) -> FastAPI:
         return write_flag(record, {"id": new_id})
 
     @app.delete("/shipments/{shipment_id}", summary="Cancel a shipment")
-    def cancel(shipment_id: int, record: dict[str, Any] = Depends(partner)) -> dict[str, Any]:
+    def cancel(
+        shipment_id: Annotated[int, Path(ge=0, le=INT64_MAX)],
+        record: dict[str, Any] = Depends(partner),
+    ) -> dict[str, Any]:
         store.execute(
             "DELETE FROM shipments WHERE id = ? AND partner = ?", (shipment_id, record["partner"])
         )
@@ -301,15 +225,14 @@ def create_app(state: LabState) -> FastAPI:
     )
     async def mint(new: NewKey) -> dict[str, Any]:
         key = await state.call("mint_key")
-        if not isinstance(key, str) or not key:
+        if not isinstance(key, str) or not key or not storable(key):
             raise state.guard.bad_result(
-                "mint_key", f"must return a non-empty str, not {key!r:.30}"
+                "mint_key", f"must return a non-empty str of text, not {_shown(key)}"
             )
         record = await state.call("store_key", key)
         if not (
             isinstance(record, dict)
-            and isinstance(record.get("key_id"), str)
-            and isinstance(record.get("stored"), str)
+            and all(isinstance(record.get(f), str) and storable(record[f]) for f in FIELDS)
         ):
             raise state.guard.bad_result("store_key", "must return {'key_id': str, 'stored': str}")
         store.add_secret(key)
@@ -318,8 +241,8 @@ def create_app(state: LabState) -> FastAPI:
                 "INSERT INTO api_keys VALUES (?, ?, ?, ?, 0)",
                 (record["key_id"], new.partner, record["stored"], " ".join(new.scopes)),
             )
-        except Exception as exc:  # a duplicate key id: the mint is not unique enough
-            raise HTTPException(409, f"key id already exists: {exc}") from None
+        except sqlite3.IntegrityError:  # a duplicate key id: the mint is not unique enough
+            raise HTTPException(409, "key id already exists: mint again") from None
         store.audit("carol", "POST /admin/keys", new.partner, "allow", "key minted")
         return {"partner": new.partner, "key": key, "key_id": record["key_id"]}
 
