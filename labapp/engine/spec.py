@@ -32,15 +32,16 @@ class Hook:
     """A security decision the learner can replace with ``lab.defend(name=fn)``.
 
     ``weak`` is the deliberately weak default the lesson's attacks break. ``returns``, when
-    set, is the only type the server accepts back (``bool`` for an allow/deny decision):
-    anything else is the hook's failure, a 500 that says what came back, never a guess.
+    set, is the type (or tuple of types) the server accepts back: ``bool`` for an allow/deny
+    decision, ``(dict, type(None))`` for "claims or nothing". Anything else is the hook's
+    failure, a 500 that says what came back, never a guess.
     """
 
     name: str
     params: tuple[str, ...]
     doc: str
     weak: Callable[..., Any]
-    returns: type | None = None
+    returns: type | tuple[type, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class LabState:
     users: list[dict[str, Any]] = field(default_factory=list)
     outages: set[str] = field(default_factory=set)
     weak: dict[str, Callable[..., Any]] = field(default_factory=dict)  # the shipped hooks
-    returns: dict[str, type] = field(default_factory=dict)  # hook -> the type it must return
+    returns: dict[str, type | tuple[type, ...]] = field(default_factory=dict)  # hook -> types
 
     def is_weak(self, hook: str) -> bool:
         """Is ``hook`` still the shipped weak default? (Flags go only to attacks on those.)"""
@@ -113,11 +114,10 @@ class LabState:
 
     def _checked(self, hook: str, result: Any) -> Any:
         wanted = self.returns.get(hook)
-        # type() rather than isinstance(): True is an int, and 1 is not a decision.
-        if wanted is not None and type(result) is not wanted:
+        if wanted is not None and not _is_a(result, wanted):
             shown = repr(result)
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            expected = "True or False" if wanted is bool else f"a {wanted.__name__}"
+            expected = _names(wanted)
             raise self.guard.bad_result(
                 hook,
                 f"{hook}() returned {type(result).__name__} {shown}; it must return {expected}",
@@ -131,3 +131,15 @@ class LabState:
         """Raise :class:`DependencyDown` while ``lab.outage(dependency)`` is in effect."""
         if dependency in self.outages:
             raise DependencyDown(f"the {dependency} service is down (simulated outage)")
+
+
+def _is_a(value: Any, wanted: type | tuple[type, ...]) -> bool:
+    # bool exactly, not isinstance(): True is an int, and 1 is not a decision.
+    kinds = wanted if isinstance(wanted, tuple) else (wanted,)
+    return any(type(value) is bool if kind is bool else isinstance(value, kind) for kind in kinds)
+
+
+def _names(wanted: type | tuple[type, ...]) -> str:
+    names = {bool: "True or False", type(None): "None"}
+    kinds = wanted if isinstance(wanted, tuple) else (wanted,)
+    return " or ".join(names.get(kind, f"a {kind.__name__}") for kind in kinds)

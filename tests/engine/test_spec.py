@@ -85,3 +85,16 @@ def test_the_report_names_a_wrong_return_once() -> None:
         row = run_item(lab, Attack("probe", "ask", ("hint",), probe))
     assert "; decide() returned int 1; it must return True or False" in row.observed
     assert "decide() returned: decide()" not in row.observed
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [({"sub": "alice"}, True), (None, True), (True, False), ("alice", False), ([], False)],
+)
+def test_a_hook_may_return_one_of_several_types(value: object, ok: bool) -> None:
+    """returns=(dict, type(None)): claims or nothing; anything else says what it must be."""
+    from labapp.engine.spec import _is_a, _names
+
+    assert _is_a(value, (dict, type(None))) is ok
+    assert _names((dict, type(None))) == "a dict or None"
+    assert _is_a(1, bool) is False and _is_a(False, (bool,)) is True

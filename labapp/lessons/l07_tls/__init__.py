@@ -22,15 +22,17 @@ LESSON = Lesson(
     network=network,
     hints={
         "defend": (
-            "on_plain_http: revoke the token if there is one, then return False (no redirect).",
+            "on_plain_http: revoke the token if there is one, then return False (no redirect), "
+            "for every request.",
             "security_headers: return {'Strict-Transport-Security': "
-            "'max-age=31536000; includeSubDomains'}.",
+            "'max-age=31536000; includeSubDomains'} for every request.",
             "server_tls: ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), minimum_version TLSv1_2, "
-            "load_cert_chain(files.cert, files.key).",
+            "load_cert_chain(files.cert, files.key); no set_ciphers, no maximum_version.",
             "service_tls: the same, plus verify_mode = ssl.CERT_REQUIRED and "
-            "load_verify_locations(files.ca).",
-            "identify_service: return req.client_cert_cn; never read a header.",
-            "make_client: httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file))).",
+            "load_verify_locations(files.ca), and no other CA.",
+            "identify_service: return req.client_cert_cn; never take a name from a header.",
+            "make_client: httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file))), "
+            "a new one each time.",
         )
     },
     try_this="Try <code>lab.net.phone_app_sync()</code>, then "

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
+from labapp.engine.guard import HookFailed, HookTimeout
 from labapp.engine.spec import Hook, LabState
 from labapp.engine.tls import CertFiles, legacy_context, peer_common_name
 from labapp.lessons.common import bearer_token, challenge
@@ -77,13 +78,15 @@ def transport_request(state: LabState, request: Request) -> TransportRequest:
         if token:
             owner = _owner(state, token)
             state.store.execute("DELETE FROM sessions WHERE token = ?", (token,))
-            path = request.url.path
+            path = request.scope["path"]
             state.store.audit(owner, "revoke token", path, "deny", "it was sent over plain HTTP")
 
+    # The scope, not request.url: that one is rebuilt from the Host header, which is the
+    # client's to write.
     return TransportRequest(
         method=request.method,
-        path=request.url.path,
-        scheme=request.url.scheme,
+        path=request.scope["path"],
+        scheme=request.scope["scheme"],
         headers={k.lower(): v for k, v in request.headers.items()},
         token=token,
         tls=request.scope.get("extensions", {}).get("tls"),
@@ -135,6 +138,7 @@ HOOKS = (
         ("req",),
         "on_plain_http(req) -> bool: serve this plain-HTTP request? (req.revoke_token())",
         weak_on_plain_http,
+        returns=bool,
     ),
     Hook(
         "security_headers",
@@ -204,24 +208,22 @@ _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # printable ASCII: no CR, LF or N
 def create_app(state: LabState) -> FastAPI:
     store = state.store
 
-    async def transport(request: Request) -> None:
-        """Every request: HTTPS gets the security headers; plain HTTP asks on_plain_http."""
-        req = transport_request(state, request)
+    async def transport(req: TransportRequest) -> dict[str, str] | Response:
+        """HTTPS: the security headers to add. Plain HTTP: on_plain_http decides, or 403."""
         if req.scheme == "https":
-            request.state.extra_headers = _headers(state, await state.call("security_headers", req))
-            return
+            return _headers(state, await state.call("security_headers", req))
         actor = _owner(state, req.token)
         if req.token and state.is_weak("on_plain_http"):  # it crossed the wire in clear
             store.execute("UPDATE sessions SET seen_in_clear = 1 WHERE token = ?", (req.token,))
-        if await state.call("on_plain_http", req) is True:
+        if await state.call("on_plain_http", req):  # a bool: Hook(returns=bool) sees to it
             store.audit(actor, f"{req.method} {req.path}", "http", "allow", "served in clear")
-            return
+            return {}
         store.audit(actor, f"{req.method} {req.path}", "http", "deny", "plain HTTP refused")
-        raise HTTPException(
-            403,
+        detail = (
             "this API is served over HTTPS only. Any credential you sent has crossed the "
-            "network in clear: treat it as leaked.",
+            "network in clear: treat it as leaked."
         )
+        return JSONResponse({"detail": detail}, status_code=403)
 
     def caller(request: Request) -> dict[str, Any]:
         token = bearer_token(request)
@@ -232,23 +234,32 @@ def create_app(state: LabState) -> FastAPI:
             )
         return row
 
-    app = FastAPI(title="Lesson 07 messages API", dependencies=[Depends(transport)])
+    app = FastAPI(title="Lesson 07 messages API")
 
     @app.middleware("http")
-    async def add_security_headers(request: Request, call_next: Any) -> Response:
+    async def every_request(request: Request, call_next: Any) -> Response:
+        # A middleware, not a route dependency: a 404, a 405 or a redirect to add a slash
+        # never reaches a route, and each must still be refused in clear or get HSTS.
+        try:
+            outcome = await transport(transport_request(state, request))
+        except (HookFailed, HookTimeout) as exc:  # the hook's own failure, named
+            status = 504 if isinstance(exc, HookTimeout) else 500
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        if isinstance(outcome, Response):
+            return outcome
         response = await call_next(request)  # errors too: a 401 over HTTPS gets HSTS as well
-        response.headers.update(getattr(request.state, "extra_headers", {}))
+        response.headers.update(outcome)
         return response
 
     @app.get("/health", summary="Is the service up?")
     def health(request: Request) -> dict[str, Any]:
-        return {"status": "ok", "scheme": request.url.scheme}
+        return {"status": "ok", "scheme": request.scope["scheme"]}
 
     @app.get("/inbox", summary="Your messages")
     def inbox(request: Request) -> dict[str, Any]:
         session = caller(request)
         result: dict[str, Any] = {"messages": MESSAGES.get(session["username"], [])}
-        over_tls = request.url.scheme == "https"
+        over_tls = request.scope["scheme"] == "https"
         if over_tls and session["given_to"] == "phone-app" and session["seen_in_clear"]:
             result["flag"] = state.flag("sniff-token")  # the app itself only speaks http://
         return result

@@ -1,5 +1,11 @@
 """Lesson 07's battery: each attack over real sockets, real TLS handshakes, real certificates.
 
+The rows live beside it: ``http_rows`` (the API on both ports, the reports job, the checks),
+``handshakes`` (each port's versions, suites and trust) and, here, the service identity
+rows, which build requests as the app does. Where no handshake can show a rule today (a
+TLS 1.0 floor OpenSSL happens to refuse, a client that also trusts every public CA), a row
+reads the learner's object itself (``probes``).
+
 Rows about the service port's handshake count a dropped connection as a rejection
 (``transport_error_blocks``): with TLS 1.3 a server that refuses a client certificate
 closes the connection after the handshake, and the client sees a read error. Any HTTP
@@ -8,229 +14,137 @@ answer at all, even a 401, means the handshake let the client in.
 
 from __future__ import annotations
 
-import re
-import socket
-import ssl
 from typing import Any
 
 import httpx
+from cryptography import x509
 
-from labapp.engine.grading import Attack, Check, Observed, grader_client
-from labapp.engine.loopback import LOOPBACK
-from labapp.engine.tls import client_context, legacy_context
-from labapp.lessons.common import auth, user_token
+from labapp.engine.grading import Attack, Check, Observed
 from labapp.lessons.l07_tls.app import TransportRequest
-from labapp.lessons.l07_tls.network import new_session
-
-WEAK_SUITES = "ECDHE-ECDSA-NULL-SHA:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0"
-YEAR = 31_536_000  # seconds: the HSTS max-age OWASP and ASVS 5 (3.4.1) ask for
-
-
-def _service_get(
-    lab: Any, http: httpx.Client, cert: str | None, path: str, headers: dict[str, str]
-) -> httpx.Response:
-    """GET on the service port presenting ``cert`` (a name in lab.net.certs, or None)."""
-    files = lab.net.certs[cert] if cert else None
-    verify = client_context(lab.ca_file, files)
-    with grader_client(lab.net.service_url, statuses=http.statuses, verify=verify) as client:
-        return client.get(path, headers=headers)
-
-
-def attack_sniff(lab: Any, http: httpx.Client) -> Observed:
-    """The phone app syncs over http:// through a tap; the token on the wire is replayed."""
-    wire = lab.net.tap(lab.net.plain.port)  # a fresh tap: the learner's capture stays theirs
-    try:
-        lab.net.phone_app_sync(via=wire.url())
-        found = re.search(rb"Bearer ([\w.~+/-]+)", wire.captured())
-    finally:
-        lab.net.untap(wire)
-    if found is None:
-        return Observed(False, None, "no bearer token crossed the wire")
-    response = http.get("/inbox", headers=auth(found.group(1).decode()))
-    return Observed(
-        response.is_success,
-        response.status_code,
-        "a token sniffed from plain HTTP, replayed over HTTPS",
-    )
+from labapp.lessons.l07_tls.handshakes import (
+    attack_expired_client_cert,
+    attack_no_client_cert,
+    attack_old_tls,
+    attack_rogue_client_cert,
+    attack_weak_ciphers,
+    service_get,
+)
+from labapp.lessons.l07_tls.http_rows import (
+    attack_bad_certificate,
+    attack_cross_service,
+    attack_impostor,
+    attack_no_hsts,
+    attack_plain_http,
+    attack_sniff,
+    check_https,
+    check_job,
+    check_services,
+    check_tls12,
+    check_tls13,
+)
 
 
-def attack_plain_http(lab: Any, http: httpx.Client) -> Observed:
-    """Plain HTTP must be refused, not served and not redirected: with a token or without.
+class _EveryHeader(dict):  # type: ignore[type-arg]
+    """Request headers in which every identity header there is names ``claim``."""
 
-    OWASP's TLS Cheat Sheet: API-only endpoints should disable HTTP altogether.
-    """
-    token = new_session(lab.store, "alice")
-    for path, headers in (("/inbox", auth(token)), ("/health", {})):
-        response = http.get(f"{lab.net.http_url}{path}", headers=headers)
-        status = response.status_code
-        detail = f"GET {path} over http://" + (" with a bearer token" if headers else "")
-        if 300 <= status < 400:
-            detail += f" was redirected to {response.headers.get('location')!r}: the request "
-            detail += "already crossed in clear, and a client that follows sends it again"
-        if status < 400:
-            return Observed(True, status, detail)
-    return Observed(False, status, "refused with and without a token")
+    def __init__(self, claim: str, headers: dict[str, str]) -> None:
+        super().__init__(headers)
+        self.update({name: value.format(claim) for name, value in _IDENTITY_HEADERS.items()})
+        self.claim = claim
 
+    def __missing__(self, key: str) -> str:
+        return self.claim
 
-def _handshake_with(lab: Any, context: ssl.SSLContext) -> Observed:
-    context.load_verify_locations(lab.ca_file)
-    try:
-        with (
-            socket.create_connection((LOOPBACK, lab.server.port), timeout=3) as raw,
-            context.wrap_socket(raw, server_hostname=LOOPBACK) as tls,
-        ):
-            version, cipher = tls.version(), (tls.cipher() or ("?",))[0]
-    except (ssl.SSLError, OSError) as exc:
-        return Observed(False, None, f"handshake refused ({type(exc).__name__})")
-    return Observed(True, None, f"the HTTPS port negotiated {version} with {cipher}")
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self[key] if isinstance(key, str) else default
+
+    def __contains__(self, key: object) -> bool:
+        return True
 
 
-def attack_old_tls(lab: Any, http: httpx.Client) -> Observed:
-    """A client that offers only TLS 1.0/1.1 (RFC 8996: MUST NOT be negotiated)."""
-    return _handshake_with(lab, legacy_context(server=False, maximum=True))
+_IDENTITY_HEADERS = {  # the names proxies use (nginx, Envoy, Apache...), and some guesses
+    "x-client-cert-cn": "{}",
+    "x-ssl-client-cn": "{}",
+    "x-ssl-client-s-dn": "CN={}",
+    "x-forwarded-client-cert": 'Hash=00;Subject="CN={0}";URI=spiffe://lab/{0}',
+    "ssl-client-subject-dn": "CN={}",
+    "x-client-cert": "{}",
+    "x-service-name": "{}",
+    "x-forwarded-user": "{}",
+}
 
 
-def attack_weak_ciphers(lab: Any, http: httpx.Client) -> Observed:
-    """A TLS 1.2 client offering only a NULL-encryption suite and CBC suites with SHA-1 MACs."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
-    context.set_ciphers(WEAK_SUITES)
-    return _handshake_with(lab, context)
+def _probe_request(lab: Any, cert: str | None, path: str, claim: str | None) -> TransportRequest:
+    """A service-port request as the app builds it, over a connection whose handshake
+    verified ``cert`` (or none); with a ``claim``, every identity header names it."""
+    chain, name = [], None
+    if cert is not None:
+        pem = lab.net.certs[cert].cert.read_text()
+        subject = x509.load_pem_x509_certificate(pem.encode()).subject
+        chain, name = [pem], subject.rfc4514_string()
+    tls = {
+        "server_cert": None,
+        "client_cert_chain": chain,
+        "client_cert_name": name,
+        "client_cert_error": None,
+        "tls_version": 0x0304,
+        "cipher_suite": None,
+        "cipher_name": "TLS_AES_256_GCM_SHA384",
+    }
+    headers: dict[str, str] = {"host": "127.0.0.1", "user-agent": "python-httpx"}
+    if claim is not None:
+        headers = _EveryHeader(claim, headers)
+    return TransportRequest("GET", path, "https", headers, None, tls, cert, _no)
 
 
-def attack_no_hsts(lab: Any, http: httpx.Client) -> Observed:
-    """Every HTTPS response, errors included, must carry HSTS of a year or more."""
-    bob = auth(user_token(lab.state, "bob"))
-    for path, headers in (("/health", {}), ("/inbox", bob), ("/reports/daily", {})):
-        response = http.get(path, headers=headers)
-        value = response.headers.get("strict-transport-security")
-        found = re.search(r'max-age\s*=\s*"?(\d+)', value or "", re.IGNORECASE)
-        max_age = int(found.group(1)) if found else 0
-        if max_age < YEAR:
-            detail = f"GET {path} (HTTP {response.status_code}): "
-            detail += f"Strict-Transport-Security: {value!r}" if value else "no HSTS header"
-            if value:
-                detail += f" (max-age {max_age} s is under one year, {YEAR} s)"
-            return Observed(True, response.status_code, detail)
-    return Observed(False, response.status_code, f"HSTS on every response: {value!r}")
-
-
-def _job_against(lab: Any, kinds: tuple[str, ...]) -> Observed:
-    refusals = []
-    for kind in kinds:
-        impostor = lab.net.impostor(kind)
-        before = len(impostor.captured)
-        outcome = lab.net.reports_job(via=impostor.url)
-        if len(impostor.captured) > before:
-            return Observed(
-                True,
-                outcome.get("status"),
-                f"the reports job sent its token to the {kind} impostor",
-            )
-        refusals.append(f"{kind}: {str(outcome.get('error', outcome))[:80]}")
-    return Observed(False, None, "the job refused " + "; ".join(refusals))
-
-
-def attack_impostor(lab: Any, http: httpx.Client) -> Observed:
-    return _job_against(lab, ("other-ca",))
-
-
-def attack_bad_certificate(lab: Any, http: httpx.Client) -> Observed:
-    return _job_against(lab, ("wrong-name", "expired"))
+# (certificate, route, the name a header claims): each route, with a certificate and without.
+_SPOOFS = (
+    ("reports", "/internal/payouts", "billing"),
+    (None, "/internal/payouts", "billing"),
+    ("billing", "/internal/usage", "reports"),
+    (None, "/internal/usage", "reports"),
+)
 
 
 def attack_spoofed_identity(lab: Any, http: httpx.Client) -> Observed:
-    """X-Client-Cert-CN: billing, from the reports service's connection and from none.
+    """X-Client-Cert-CN naming the route's service, from another service's connection and
+    from none; a request the header lets in that is refused without it is a breach.
 
-    Then identify_service itself is asked about a request that carries the header and no
-    verified certificate: a header kept as a fallback would only wait for the day someone
-    relaxes CERT_REQUIRED.
+    Then identify_service itself is asked about the same requests with every identity
+    header a proxy might set, and without them: a header kept as a fallback would only
+    wait for the day someone relaxes CERT_REQUIRED. (A name that does not depend on headers
+    but is wrong anyway is cross-service's business.)
     """
     last = None
-    for cert in ("reports", None):
+    for cert, path, claim in _SPOOFS[:3]:  # no certificate at /internal/usage: same door
         try:
-            response = _service_get(
-                lab, http, cert, "/internal/payouts", {"X-Client-Cert-CN": "billing"}
-            )
+            spoofed = service_get(lab, http, cert, path, {"X-Client-Cert-CN": claim})
+            last = spoofed.status_code
+            honest = service_get(lab, http, cert, path, {})
         except httpx.TransportError:
             continue  # refused at the handshake: blocked
-        last = response.status_code
-        if response.is_success:
+        if spoofed.is_success and not honest.is_success:
             who = f"the {cert} certificate" if cert else "no certificate"
-            return Observed(True, last, f"X-Client-Cert-CN: billing, sent with {who}")
-    headers = {"x-client-cert-cn": "billing"}
-    request = TransportRequest("GET", "/internal/payouts", "https", headers, None, None, None, _no)
-    answer = lab.guard.call_blocking(
-        "identify_service", lab.state.hooks["identify_service"], request
-    )
-    if answer is not None:
-        detail = f"identify_service answered {answer!r} for a request with no certificate"
-        return Observed(True, last, detail + " and X-Client-Cert-CN: billing")
+            return Observed(True, last, f"X-Client-Cert-CN: {claim} at {path}, sent with {who}")
+    hook = lab.state.hooks["identify_service"]
+    for cert, path, claim in _SPOOFS:
+        plain, claimed = (
+            lab.guard.call_blocking("identify_service", hook, _probe_request(lab, cert, path, c))
+            for c in (None, claim)
+        )
+        who = f"the verified certificate CN={cert}" if cert else "no certificate"
+        if cert is None and plain is not None:
+            detail = f"identify_service answered {plain!r} at {path} for a request with no "
+            return Observed(True, None, detail + "certificate: without a verified name, None")
+        if claimed is not None and claimed != plain:
+            detail = f"identify_service answered {claimed!r} at {path} for a request with "
+            detail += f"{who} whose headers (X-Client-Cert-CN...) say {claim}; {plain!r} "
+            return Observed(True, None, detail + "without them")
     return Observed(False, last)
 
 
 def _no() -> None:
     """A revoke_token() that does nothing: the probe request has no token."""
-
-
-def _handshake(lab: Any, http: httpx.Client, cert: str | None, what: str) -> Observed:
-    response = _service_get(lab, http, cert, "/internal/usage", {})
-    return Observed(
-        True,
-        response.status_code,
-        f"the service port answered a client with {what}: its handshake let the client in",
-    )
-
-
-def attack_no_client_cert(lab: Any, http: httpx.Client) -> Observed:
-    return _handshake(lab, http, None, "no certificate")
-
-
-def attack_rogue_client_cert(lab: Any, http: httpx.Client) -> Observed:
-    return _handshake(lab, http, "rogue", "a certificate from another CA")
-
-
-def attack_expired_client_cert(lab: Any, http: httpx.Client) -> Observed:
-    return _handshake(lab, http, "expired", "an expired certificate")
-
-
-def attack_cross_service(lab: Any, http: httpx.Client) -> Observed:
-    """A valid certificate for one service at the other service's route."""
-    for cert, path in (("reports", "/internal/payouts"), ("billing", "/internal/usage")):
-        response = _service_get(lab, http, cert, path, {})
-        if response.is_success:
-            return Observed(True, response.status_code, f"the {cert} certificate at {path}")
-    return Observed(False, response.status_code)
-
-
-def check_https(lab: Any, http: httpx.Client) -> Observed:
-    response = http.get("/inbox", headers=auth(user_token(lab.state, "bob")))
-    return Observed(response.is_success, response.status_code, "GET /inbox as bob over HTTPS")
-
-
-def check_tls12(lab: Any, http: httpx.Client) -> Observed:
-    context = client_context(lab.ca_file)
-    context.maximum_version = ssl.TLSVersion.TLSv1_2
-    with grader_client(lab.url, statuses=http.statuses, verify=context) as client:
-        response = client.get("/health")
-    return Observed(response.is_success, response.status_code, "a TLS 1.2-only client")
-
-
-def check_job(lab: Any, http: httpx.Client) -> Observed:
-    outcome = lab.net.reports_job()
-    status = outcome.get("status")
-    if status is None:
-        return Observed(False, None, f"the job could not reach the real API: {outcome['error']}")
-    http.statuses.append(status)
-    return Observed(200 <= status < 300, status, "the reports job, with your client, at lab.url")
-
-
-def check_services(lab: Any, http: httpx.Client) -> Observed:
-    for cert, path in (("billing", "/internal/payouts"), ("reports", "/internal/usage")):
-        response = _service_get(lab, http, cert, path, {})
-        if not response.is_success:
-            return Observed(False, response.status_code, f"the {cert} service at {path}")
-    return Observed(True, response.status_code, "billing and reports, each with its certificate")
 
 
 ATTACKS = (
@@ -243,43 +157,50 @@ ATTACKS = (
             "Replay the Authorization header over HTTPS: lab.client.get('/inbox', headers=...).",
         ),
         attack_sniff,
-        fix="on_plain_http: call req.revoke_token() (it crossed in clear), then return False.",
+        expected="every token sent over http:// is dead over HTTPS (401)",
+        fix="on_plain_http: whenever req.token is set, on every path and method, call "
+        "req.revoke_token() (it crossed in clear), then return False.",
     ),
     Attack(
         "plain-http-served",
-        "a request over http:// is served (or redirected), with a bearer token or without",
+        "a request over http:// is served (or redirected), on any path, with a token or without",
         ("Any answer but a refusal teaches the client that http:// works.",),
         attack_plain_http,
-        fix="on_plain_http must return False: refuse with 403, never serve or redirect an API "
-        "call (OWASP TLS Cheat Sheet, 'Use TLS For All Pages').",
+        expected="403 for every request over http://",
+        fix="on_plain_http must return False (the bool, not None or 'False') for every "
+        "request: refuse with 403, never serve or redirect an API call (OWASP TLS Cheat Sheet, "
+        "'Use TLS For All Pages').",
         flag=False,
     ),
     Attack(
         "old-tls",
-        "a client offering only TLS 1.0/1.1 completes a handshake",
+        "a TLS 1.0/1.1 client gets in, or a port's context allows those versions",
         ("ssl.TLSVersion.TLSv1_2 is the floor (RFC 8996, ASVS 5 12.1.1).",),
         attack_old_tls,
-        expected="a refused handshake",
-        fix="server_tls: context.minimum_version = ssl.TLSVersion.TLSv1_2 (and no SECLEVEL=0).",
+        expected="a refused handshake; minimum_version TLS 1.2 on both ports",
+        fix="server_tls and service_tls: context.minimum_version = ssl.TLSVersion.TLSv1_2 "
+        "(never TLSv1, TLSv1_1 or MINIMUM_SUPPORTED), and no SECLEVEL=0.",
         flag=False,
     ),
     Attack(
         "weak-ciphers",
-        "a TLS 1.2 client offering only NULL-encryption and SHA-1 CBC suites connects",
+        "a TLS 1.2 client offering only NULL and SHA-1 suites connects, or a list has them",
         ("OWASP TLS Cheat Sheet, 'Only Support Strong Ciphers'; RFC 9325 §4.1.",),
         attack_weak_ciphers,
-        expected="a refused handshake",
-        fix="server_tls: keep Python's default cipher list (no NULL, no SHA-1 suites); "
-        "never set_ciphers('...@SECLEVEL=0').",
+        expected="a refused handshake; no NULL, anonymous or SHA-1 suite in either list",
+        fix="server_tls and service_tls: keep Python's default cipher list (no NULL, no "
+        "anonymous, no SHA-1 suites): no set_ciphers() call, never '...@SECLEVEL=0'.",
         flag=False,
     ),
     Attack(
         "no-hsts",
-        "HTTPS responses lack Strict-Transport-Security with max-age of a year or more",
+        "an HTTPS response (errors too) lacks HSTS of a year or more with includeSubDomains",
         ("RFC 6797; OWASP HSTS Cheat Sheet; ASVS 5 3.4.1.",),
         attack_no_hsts,
-        fix="security_headers: return {'Strict-Transport-Security': "
-        "'max-age=31536000; includeSubDomains'}.",
+        expected="HSTS a browser accepts, a year or more with includeSubDomains, on every answer",
+        fix="security_headers: for every request, whatever its path, method or token, return "
+        "{'Strict-Transport-Security': 'max-age=31536000; includeSubDomains'} (directives "
+        "separated by ';', each once).",
         flag=False,
     ),
     Attack(
@@ -291,7 +212,9 @@ ATTACKS = (
             "imp.captured holds what it sent. Use that token on lab.url's /reports/daily.",
         ),
         attack_impostor,
-        fix="make_client: verify against the course CA only: "
+        expected="the job refuses the impostor; its client trusts the course CA alone",
+        fix="make_client: verify against the course CA only, not the system's or certifi's "
+        "CAs as well (no load_default_certs, no create_default_context() without cafile): "
         "httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file))).",
     ),
     Attack(
@@ -318,8 +241,9 @@ ATTACKS = (
             "c.get('/internal/payouts', headers={'X-Client-Cert-CN': 'billing'})",
         ),
         attack_spoofed_identity,
-        fix="identify_service: return req.client_cert_cn (from the verified handshake); "
-        "ignore every header.",
+        expected="a 4xx or a refused handshake; identify_service ignores every header",
+        fix="identify_service: return req.client_cert_cn (from the verified handshake), None "
+        "without one; never take a name from any header, not even as a fallback.",
     ),
     Attack(
         "no-client-cert",
@@ -333,10 +257,12 @@ ATTACKS = (
     ),
     Attack(
         "rogue-client-cert",
-        "the service port accepts a client certificate from another CA",
+        "the service port accepts a client certificate from another CA, or trusts other CAs",
         ("Trust only the course CA for client certificates.",),
         attack_rogue_client_cert,
-        fix="service_tls: CERT_REQUIRED and context.load_verify_locations(files.ca).",
+        expected="a refused handshake; the service port trusts the course CA alone",
+        fix="service_tls: CERT_REQUIRED and context.load_verify_locations(files.ca), and no "
+        "other CA (no load_default_certs(), no capath).",
         flag=False,
         transport_error_blocks=True,
     ),
@@ -367,6 +293,13 @@ CHECKS = (
         "a client that speaks TLS 1.2 (not 1.3) still connects",
         check_tls12,
         hint="TLS 1.2 is still allowed (ASVS 5 12.1.1): set minimum_version, not 1.3 only.",
+    ),
+    Check(
+        "tls13-works",
+        "a client that speaks only TLS 1.3 still connects",
+        check_tls13,
+        hint="TLS 1.3 must stay on (RFC 9325 §3.1.1; ASVS 5 12.1.1 prefers the latest): set "
+        "minimum_version only, not maximum_version.",
     ),
     Check(
         "job-works",

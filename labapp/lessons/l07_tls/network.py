@@ -212,7 +212,9 @@ class Network:
 
     def apply(self, names: set[str]) -> None:
         __tracebackhide__ = True  # a learner sees the BadHook, not the lab's plumbing
-        if "server_tls" in names:  # no route: no hook runs, so a bad header is not blamed on TLS
+        # Only a failed handshake blames the TLS setting: a hook's 500 or 504 (a bad header)
+        # is an answer, so security_headers is never mistaken for server_tls.
+        if "server_tls" in names:
             self._swap(self.lab.server, "server_tls", self.lab.url + "/no-such-route", None)
         if "service_tls" in names:
             self._swap(
