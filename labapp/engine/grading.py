@@ -200,6 +200,10 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
             observed_text += f"; server error {server_errors[0]} on the way"
         observed_text += " (a 5xx is never a pass)"
         crash = "your hook must return an answer, not raise or hang: a crash is not a defense"
+        if any(incident.kind == "returned" for incident in incidents):
+            crash = (
+                "return exactly what the hook's contract says, on every path (see what came back)"
+            )
         # An attack that also got through has a second lesson: keep the row's own advice.
         hint = f"{crash}; and: {hint}" if is_attack and observed.succeeded and hint else crash
     for incident in list(dict.fromkeys(incidents))[:2]:  # the same failure once

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -85,6 +85,7 @@ def challenge(realm: str, *, invalid_token: bool = False) -> dict[str, str]:
 class RequestInfo:
     """What an ``authorize`` hook sees of a request.
 
+    ``headers`` maps lower-case field names to values (a lesson may pass its own mapping).
     ``identify()`` returns the caller's user (a dict with ``username`` and ``role``) or
     None when no valid credentials came; it raises ``DependencyDown`` when it must ask
     the identity service about a token and the service is down.
@@ -93,20 +94,27 @@ class RequestInfo:
     method: str
     route: str
     path: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     _identify: Callable[[], dict[str, Any] | None] = field(repr=False)
 
     def identify(self) -> dict[str, Any] | None:
         return self._identify()
 
 
-def request_info(state: LabState, request: Request) -> RequestInfo:
+def request_info(
+    state: LabState, request: Request, headers: Mapping[str, str] | None = None
+) -> RequestInfo:
+    """The hook's view of ``request``.
+
+    ``headers``, when given, replaces the plain copy of the request's headers: a lesson may
+    pass a mapping that also notes which fields the hook looked at.
+    """
     route = request.scope.get("route")
     return RequestInfo(
         method=request.method,
         route=getattr(route, "path", request.url.path),
         path=request.url.path,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers={k.lower(): v for k, v in request.headers.items()} if headers is None else headers,
         _identify=lambda: identify(state, request),
     )
 

@@ -85,6 +85,7 @@ def test_the_report_names_a_wrong_return_once() -> None:
         row = run_item(lab, Attack("probe", "ask", ("hint",), probe))
     assert "; decide() returned int 1; it must return True or False" in row.observed
     assert "decide() returned: decide()" not in row.observed
+    assert row.hint.startswith("return exactly what the hook's contract says")
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,10 @@ LESSON = Lesson(
             "Start from `return False` and allow only what you can name: that is deny by default.",
             "Public routes: a set of (req.method, req.route). The rest needs req.identify().",
             "Wrap req.identify() in try/except DependencyDown and return False: fail closed.",
-            "Never read X-Internal or X-Forwarded-For: any client can send them.",
+            "Let no header decide but the bearer token req.identify() checks: any client can "
+            "send X-Internal, X-Forwarded-For, or any header you might invent.",
+            "Roles: compare user['role'] from this request's req.identify() with the roles the "
+            "route allows (name those let in): never a username, never a role remembered.",
         )
     },
     try_this="Try <code>lab.client.get('/orders')</code> — no credentials at all.",

@@ -8,10 +8,10 @@ Authorization, API2 Broken Authentication; OWASP ASVS 5 V8 Authorization).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from pydantic import BaseModel, Field
 
 from labapp.engine.errors import DependencyDown
 from labapp.engine.guard import HookFailed, HookTimeout
@@ -26,6 +26,7 @@ from labapp.lessons.common import (
     lookup_token,
     request_info,
 )
+from labapp.lessons.l01_unprotected.headers import HeaderReads, WatchedHeaders
 
 REALM = "orders"
 PRODUCTS = [
@@ -38,6 +39,9 @@ ORDERS = [  # (id, owner, product_id, quantity, shipping_address)
     (2, "alice", 2, 3, "12 Rue des Lilas, Lyon"),
     (3, "bob", 3, 1, "4 Marina Road, Lagos"),
 ]
+# SQLite integers are 64-bit: a larger id must be a 422, not an OverflowError (a 500).
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def spoofed_internal(headers: Any) -> bool:
@@ -64,14 +68,15 @@ def weak_authorize(req: RequestInfo) -> bool:
 AUTHORIZE = Hook(
     "authorize",
     ("req",),
-    "authorize(req) -> bool: may this request proceed? Anything but True is a denial.",
+    "authorize(req) -> bool: may this request proceed? True or False; anything else is a 500.",
     weak_authorize,
+    returns=bool,
 )
 
 
 class NewOrder(BaseModel):
-    product_id: int
-    quantity: int = 1
+    product_id: int = Field(ge=1, le=MAX_ID)
+    quantity: int = Field(1, ge=1, le=1000)
 
 
 def seed(state: LabState) -> None:
@@ -85,13 +90,15 @@ def seed(state: LabState) -> None:
 
 def create_app(state: LabState) -> FastAPI:
     store = state.store
+    reads = HeaderReads()  # what the hook looked at among the headers, for the grader
 
     async def gate(request: Request) -> None:
-        """Every request goes through the authorize hook; deny unless it returns True."""
-        info = request_info(state, request)
+        """Every request goes through the authorize hook: True lets it through, False denies."""
+        headers = WatchedHeaders(request.headers.items(), reads if reads.active else None)
+        info = request_info(state, request, headers)
         action = f"{info.method} {info.route}"
         try:
-            allowed = await state.call("authorize", info) is True
+            allowed: bool = await state.call("authorize", info)  # a bool: Hook(returns=bool)
         except (HookFailed, HookTimeout) as exc:
             store.audit("?", action, info.path, "error", str(exc))
             raise
@@ -124,6 +131,7 @@ def create_app(state: LabState) -> FastAPI:
         return lookup_token(state, bearer_token(request))
 
     app = FastAPI(title="Lesson 01 orders API", dependencies=[Depends(gate)])
+    app.state.header_reads = reads
 
     @app.get("/health", summary="Is the service up?")
     def health() -> dict[str, Any]:
@@ -134,7 +142,7 @@ def create_app(state: LabState) -> FastAPI:
         return PRODUCTS
 
     @app.get("/products/{product_id}", summary="One product")
-    def product(product_id: int) -> dict[str, Any]:
+    def product(product_id: Id) -> dict[str, Any]:
         for item in PRODUCTS:
             if item["id"] == product_id:
                 return item
@@ -168,7 +176,7 @@ def create_app(state: LabState) -> FastAPI:
         return {"id": new_id, "owner": owner}
 
     @app.get("/orders/{order_id}", summary="One of your orders")
-    def order(order_id: int, request: Request) -> dict[str, Any]:
+    def order(order_id: Id, request: Request) -> dict[str, Any]:
         user = caller(request)
         row = store.one("SELECT * FROM orders WHERE id = ?", (order_id,))
         if row is None or (user is not None and row["owner"] != user["username"]):
@@ -206,7 +214,7 @@ def create_app(state: LabState) -> FastAPI:
         summary="Invoice of one of your orders",
         include_in_schema=False,  # shipped last sprint; nobody updated the API document
     )
-    def invoice(order_id: int, request: Request) -> dict[str, Any]:
+    def invoice(order_id: Id, request: Request) -> dict[str, Any]:
         user = caller(request)
         row = store.one("SELECT * FROM orders WHERE id = ?", (order_id,))
         if row is None or (user is not None and row["owner"] != user["username"]):
@@ -214,7 +222,7 @@ def create_app(state: LabState) -> FastAPI:
         return {"order_id": order_id, "billed_to": row["owner"], "address": row["shipping_address"]}
 
     @app.delete("/admin/orders/{order_id}", summary="Admin: cancel an order")
-    def cancel(order_id: int) -> dict[str, Any]:
+    def cancel(order_id: Id) -> dict[str, Any]:
         store.execute("DELETE FROM orders WHERE id = ?", (order_id,))
         return {"cancelled": order_id}
 

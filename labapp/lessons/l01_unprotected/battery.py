@@ -1,4 +1,5 @@
-"""Lesson 01's battery: the attacks the grader replays and the checks real users need.
+"""Lesson 01's battery: the attacks the grader replays (the checks real users need are in
+``checks.py``, the header spoofing in ``spoofing.py``, the not-yet-shipped routes in ``probe.py``).
 
 Attacks that sweep many routes judge the *gate*: any answer but 401 or 403 means the gate
 let the request through (a 404 or 422 comes from a handler the gate should never have
@@ -7,25 +8,24 @@ reached). Single-route attacks judge the outcome: a 2xx means the data came back
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from labapp.engine.grading import Attack, Check, Observed
-from labapp.lessons.common import IDENTITY, auth, user_token
+from labapp.engine.grading import Attack, Observed
+from labapp.lessons.common import IDENTITY, auth
+from labapp.lessons.l01_unprotected.checks import CHECKS, as_user, roles_changed
+from labapp.lessons.l01_unprotected.probe import attack_future_routes
+from labapp.lessons.l01_unprotected.spoofing import Scenario, Spoof, learner_strings, search
 
 PUBLIC = {("GET", "/health"), ("GET", "/products"), ("GET", "/products/{product_id}")}
 # Shipped after the API document was last updated: deny by default must cover it anyway.
 UNLISTED = [("GET", "/orders/{order_id}/invoice")]
 BODIES = {("POST", "/orders"): {"product_id": 1}}
-SPOOFS = [  # every "trust me, I'm internal" a client can write, several addresses each
-    {"X-Internal": "true", "X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"},
-    {"X-Internal": "1", "X-Forwarded-For": "10.0.0.7", "X-Real-IP": "10.0.0.7"},
-    {"X-Forwarded-For": "192.168.1.20, 127.0.0.1", "X-User": "carol", "X-User-Role": "admin"},
-    {"X-Forwarded-For": "::1", "X-Client-IP": "127.0.0.1", "Forwarded": "for=127.0.0.1"},
-]
 Attempt = tuple[str, str, dict[str, str]]
+UNPLANNED_ROLE = "support"  # a role the policy has never heard of: it must open nothing
 
 
 def _is_2xx(status: int) -> bool:
@@ -36,13 +36,19 @@ def _past_the_gate(status: int) -> bool:
     return status not in (401, 403)
 
 
+def _url(method: str, route: str) -> str:
+    # A DELETE the gate lets through must not cancel an order a later check reads.
+    order = "4242" if method == "DELETE" else "1"
+    return route.replace("{order_id}", order).replace("{product_id}", "1")
+
+
 def _first_through(
     lab: Any, http: httpx.Client, attempts: list[Attempt], through: Callable[[int], bool]
 ) -> Observed:
     """Send each (method, route, headers); report the first the gate let through."""
     last = None
     for method, route, headers in attempts:
-        url = route.replace("{order_id}", "1").replace("{product_id}", "1")
+        url = _url(method, route)
         response = http.request(method, url, headers=headers, json=BODIES.get((method, route)))
         last = response.status_code
         if through(last):
@@ -69,35 +75,72 @@ def _protected(http: httpx.Client) -> list[tuple[str, str]]:
     return [route for route in listed + UNLISTED if route not in PUBLIC]
 
 
-def _as(lab: Any, username: str) -> dict[str, str]:
-    return auth(user_token(lab.state, username))
-
-
 def attack_read_all(lab: Any, http: httpx.Client) -> Observed:
     attempts = [("GET", "/orders", {}), ("GET", "/orders/{order_id}", {})]
     return _first_through(lab, http, attempts, _is_2xx)
 
 
 def attack_export(lab: Any, http: httpx.Client) -> Observed:
-    attempts = [("GET", "/internal/export", {}), ("GET", "/internal/export", _as(lab, "alice"))]
+    attempts = [("GET", "/internal/export", {}), ("GET", "/internal/export", as_user(lab, "alice"))]
     return _first_through(lab, http, attempts, _is_2xx)
 
 
-def attack_trusted_header(lab: Any, http: httpx.Client) -> Observed:
-    """Every spoof against every protected route; with alice's token on privileged ones."""
-    attempts: list[Attempt] = []
+def _scenarios(lab: Any, http: httpx.Client) -> list[Scenario]:
+    """Requests the gate must refuse: every protected route without a valid identity, the
+    privileged ones with a role that does not cover them, and all of them during an outage."""
+    found: list[Scenario] = []
     for method, route in _protected(http):
-        privileged = route.startswith(("/admin/", "/internal/"))
-        for spoof in SPOOFS:
-            attempts.append((method, route, spoof))
-            if privileged:
-                attempts.append((method, route, {**_as(lab, "alice"), **spoof}))
-    return _first_through(lab, http, attempts, _past_the_gate)
+        found.append(Scenario(method, route, "with no token", {}))
+        found.append(Scenario(method, route, "with a made-up token", auth("made-up-token")))
+        if route.startswith(("/admin/", "/internal/")):
+            for username in ("alice", "bob"):
+                found.append(Scenario(method, route, f"as {username}", as_user(lab, username)))
+        if route.startswith("/admin/"):
+            found.append(Scenario(method, route, "as svc-frontend", as_user(lab, "svc-frontend")))
+        found.append(Scenario(method, route, "as alice", as_user(lab, "alice"), outage=True))
+    return found
+
+
+def attack_trusted_header(lab: Any, http: httpx.Client) -> Observed:
+    """Spoof every header the gate reads, with the values it looks for (see spoofing.py)."""
+    reads = lab.server.app.state.header_reads
+
+    def send(scenario: Scenario, spoof: Spoof) -> int:
+        mark = len(reads.fields)
+        sent = {k: v for k, v in spoof.items() if v is not None}
+        request = http.build_request(
+            scenario.method,
+            _url(scenario.method, scenario.route),
+            headers={**scenario.headers, **sent},
+            json=BODIES.get((scenario.method, scenario.route)),
+        )
+        for name in spoof.keys() - sent.keys():  # a field httpx adds unasked, left out
+            request.headers.pop(name, None)
+        outage = lab.outage(IDENTITY) if scenario.outage else contextlib.nullcontext()
+        with outage:
+            try:
+                response = http.send(request)
+            except httpx.LocalProtocolError:  # a guess HTTP cannot carry: not an attack
+                return 400
+        scenario.fields |= reads.since(mark)
+        return response.status_code
+
+    with reads.watching():
+        refused = []
+        for scenario in _scenarios(lab, http):
+            status = send(scenario, {})
+            if status >= 500:  # the row fails on it; no need to look further
+                return Observed(False, status, f"{scenario.method} {scenario.route}")
+            if status in (401, 403):  # a request let through plain is another row's failure
+                refused.append(scenario)
+        extra = learner_strings(lab.state.hooks["authorize"])
+        found = search(refused, send, reads, extra)
+    return found or Observed(False, None, "no header your authorize() reads changed a refusal")
 
 
 def attack_fail_open(lab: Any, http: httpx.Client) -> Observed:
     """While identity is down, no token can be checked: every protected route must deny."""
-    tokens = [auth("made-up-token"), _as(lab, "alice"), _as(lab, "carol")]
+    tokens = [auth("made-up-token"), as_user(lab, "alice"), as_user(lab, "carol")]
     with lab.outage(IDENTITY):
         attempts = [(m, r, t) for m, r in _protected(http) for t in tokens]
         return _first_through(lab, http, attempts, _past_the_gate)
@@ -110,79 +153,40 @@ def attack_no_identity_sweep(lab: Any, http: httpx.Client) -> Observed:
 
 
 def attack_wrong_role(lab: Any, http: httpx.Client) -> Observed:
-    """A customer and the frontend's service account at routes their roles do not cover."""
+    """A customer and the frontend's service account at routes their roles do not cover; then
+    a role nobody planned for, which a list of roles to keep *out* lets in everywhere."""
     attempts: list[Attempt] = []
     for method, route in _protected(http):
         if route.startswith("/admin/"):
             attempts += [
-                (method, route, _as(lab, "alice")),
-                (method, route, _as(lab, "svc-frontend")),
+                (method, route, as_user(lab, "alice")),
+                (method, route, as_user(lab, "svc-frontend")),
             ]
         elif route.startswith("/internal/"):
-            attempts.append((method, route, _as(lab, "bob")))
-    return _first_through(lab, http, attempts, _past_the_gate)
-
-
-def _works(
-    http: httpx.Client, method: str, url: str, headers: dict[str, str], **kw: Any
-) -> Observed:
-    response = http.request(method, url, headers=headers, **kw)
-    return Observed(response.is_success, response.status_code, f"{method} {url}")
-
-
-def _all_work(http: httpx.Client, calls: list[tuple[str, str, dict[str, str], Any]]) -> Observed:
-    seen = Observed(False)
-    for method, url, headers, body in calls:
-        seen = _works(http, method, url, headers, json=body)
-        if not seen.succeeded:
-            return seen
+            attempts.append((method, route, as_user(lab, "bob")))
+    seen = _first_through(lab, http, attempts, _past_the_gate)
+    if seen.succeeded:
+        return seen
+    privileged = [(m, r) for m, r in _protected(http) if r.startswith(("/admin/", "/internal/"))]
+    with roles_changed(lab, {"bob": UNPLANNED_ROLE}):
+        attempts = [(m, r, as_user(lab, "bob")) for m, r in privileged]
+        seen = _first_through(lab, http, attempts, _past_the_gate)
+    if seen.succeeded:
+        return Observed(True, seen.status, f"{seen.detail}, bob's role now {UNPLANNED_ROLE!r}")
     return seen
 
 
-def check_public(lab: Any, http: httpx.Client) -> Observed:
-    return _all_work(
-        http, [("GET", url, {}, None) for url in ("/health", "/products", "/products/2")]
-    )
-
-
-def check_customer(lab: Any, http: httpx.Client) -> Observed:
-    alice = _as(lab, "alice")
-    seen = _all_work(
-        http,
-        [
-            ("POST", "/orders", alice, {"product_id": 2}),
-            ("GET", "/orders/1", alice, None),
-            ("GET", "/orders/1/invoice", alice, None),
-            ("GET", "/me", alice, None),
-        ],
-    )
-    if not seen.succeeded:
-        return seen
-    response = http.get("/orders", headers=alice)
-    owners = (
-        {o["owner"] for o in response.json().get("orders", [])} if response.is_success else set()
-    )
+def attack_demoted_admin(lab: Any, http: httpx.Client) -> Observed:
+    """Roles decide, now: carol, demoted to customer for this row, is refused /admin."""
+    carol = as_user(lab, "carol")
+    before = http.get("/admin/users", headers=carol).status_code
+    with roles_changed(lab, {"carol": "customer"}):
+        after = http.get("/admin/users", headers=carol)
     return Observed(
-        response.is_success and owners == {"alice"},
-        response.status_code,
-        "GET /orders as alice: her orders only",
+        _past_the_gate(after.status_code),
+        after.status_code,
+        f"GET /admin/users as carol, admin ({before}), then demoted to customer",
     )
-
-
-def check_admin(lab: Any, http: httpx.Client) -> Observed:
-    carol = _as(lab, "carol")
-    return _all_work(
-        http, [("GET", "/admin/users", carol, None), ("DELETE", "/admin/orders/2", carol, None)]
-    )
-
-
-def check_service_export(lab: Any, http: httpx.Client) -> Observed:
-    return _works(http, "GET", "/internal/export", _as(lab, "svc-frontend"))
-
-
-def check_public_during_outage(lab: Any, http: httpx.Client) -> Observed:
-    with lab.outage(IDENTITY):
-        return _all_work(http, [("GET", "/products", {}, None), ("GET", "/health", {}, None)])
 
 
 ATTACKS = (
@@ -208,14 +212,15 @@ ATTACKS = (
     ),
     Attack(
         "trusted-header",
-        "spoofed 'internal' headers (X-Internal, X-Forwarded-For, ...) on every protected route",
+        "each refused request again, with every header your authorize() reads spoofed",
         (
             "GET /admin/users says 401 without a token. Does the server believe anything else?",
             "Headers are written by the client. Try X-Internal: true, or "
             "X-Forwarded-For: 127.0.0.1.",
         ),
         attack_trusted_header,
-        fix="Ignore X-Internal, X-Forwarded-For and friends: identity comes from req.identify().",
+        fix="Let no header decide: X-Internal, X-Forwarded-For and any header you invent are "
+        "written by the client. Who calls comes from the bearer token req.identify() checks.",
     ),
     Attack(
         "fail-open",
@@ -239,26 +244,33 @@ ATTACKS = (
     ),
     Attack(
         "wrong-role",
-        "a customer and a service account at admin routes; a customer at /internal",
+        "a customer and a service account at admin routes; a customer, and a role nobody "
+        "planned for, at /admin and /internal",
         ("Identity is not enough: admin routes need the admin role.",),
         attack_wrong_role,
-        fix="Identity is not enough: /admin/... needs role admin; /internal/... admin or service.",
+        fix="Identity is not enough: /admin/... needs role admin; /internal/... admin or service. "
+        "Name the roles let in, not those kept out: a new role must get nothing privileged.",
+        flag=False,
+    ),
+    Attack(
+        "future-routes",
+        "your authorize() asked about routes not shipped yet (POST /products, /admin/audit...)",
+        ("Deny by default: a route nobody has told your function about must be refused.",),
+        attack_future_routes,
+        fix="Allow exactly the public (method, route) pairs, compared as pairs (not by path "
+        "prefix, not by route alone); every other route needs an identity, and the admin or "
+        "internal role by prefix. A list of today's protected routes misses tomorrow's.",
+        flag=False,
+    ),
+    Attack(
+        "demoted-admin",
+        "carol, demoted to customer during the grade, at an admin route",
+        ("Roles change: decide by the role req.identify() returns on this request.",),
+        attack_demoted_admin,
+        fix="Check user['role'] from req.identify() on every request: not a username, "
+        "not a role remembered from an earlier request.",
         flag=False,
     ),
 )
 
-CHECKS = (
-    Check("public-catalogue", "anyone reads /health and the products", check_public),
-    Check(
-        "customer-works",
-        "alice orders, reads her order and its invoice, and sees only her orders",
-        check_customer,
-    ),
-    Check("admin-works", "carol (admin) lists users and cancels an order", check_admin),
-    Check("service-export", "svc-frontend calls the export it exists for", check_service_export),
-    Check(
-        "public-during-outage",
-        "the catalogue still works while identity is down",
-        check_public_during_outage,
-    ),
-)
+__all__ = ["ATTACKS", "CHECKS"]
