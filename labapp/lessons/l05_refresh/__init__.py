@@ -20,16 +20,19 @@ LESSON = Lesson(
     checks=CHECKS,
     hints={
         "defend": (
-            "issue_refresh: secrets.token_urlsafe(32); tokens.save(sha256 hex of it, username, "
-            "family); return the token. Opaque: nothing to decode, nothing to confuse.",
-            "rotate: record = tokens.find(digest); refuse None, revoked, or a family older "
-            "than its absolute lifetime; then tokens.claim(digest): if it returns False the "
-            "token was used already, so tokens.revoke_family(record['family']) and refuse.",
+            "issue_refresh: secrets.token_urlsafe(32) (256 random bits, nothing to decode); "
+            "tokens.save(sha256 hex of it, username, family); return the token.",
+            "rotate: record = tokens.find(digest); refuse None, revoked, or a family_started "
+            "more than 7 days ago; then tokens.claim(digest): if it returns False the token "
+            "was used before (or is being used right now), so "
+            "tokens.revoke_family(record['family']) and refuse. Every loser, every time.",
             "validate_access: jwt.get_unverified_header(token).get('typ') must be 'at+jwt'; "
-            "decode with algorithms=['RS256'], audience and issuer; refuse "
-            "tokens.is_denied(jti) and tokens.session_ended(claims['sid']).",
+            "decode with algorithms=['RS256'], audience, issuer and "
+            "options={'require': ['exp', ...]}; refuse tokens.is_denied(jti) and "
+            "tokens.session_ended(claims['sid']).",
             "logout: tokens.deny(claims['jti'], claims['exp']) and "
-            "tokens.revoke_family(claims['sid'], 'logout'). access_lifetime: 5 minutes.",
+            "tokens.revoke_family(claims['sid'], 'logout'); leave the body's refresh_token "
+            "alone (it may be someone else's). access_lifetime: 5 minutes.",
         )
     },
     try_this="Log in as alice: <code>lab.client.post('/login', json={'username': 'alice', "

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
@@ -23,20 +24,26 @@ from pydantic import BaseModel, Field
 from labapp.engine.guard import HookFailed, HookTimeout
 from labapp.engine.spec import LabState
 from labapp.lessons.common import bearer_token, challenge
+from labapp.lessons.l05_refresh.ledger import Ledger
 from labapp.lessons.l05_refresh.tokens import (
     AUDIENCE,
+    CLAIMED,
     CLIENT_ID,
     ISSUER,
     RECORD_FIELDS,
     SCHEMA,
-    Ledger,
     TokenStore,
-    digest,
     new_signing_key,
 )
 
 REALM = "notes"
 VICTIM = "bob"
+# A refresh token is 1*VSCHAR, printable ASCII (RFC 6749 §A.17): anything else is refused
+# with a 422 before any hook sees it, so no hook has to survive a lone surrogate or a NUL.
+VSCHAR = r"^[\x20-\x7e]+$"
+TOKEN_CHARS = 4096
+RefreshToken = Annotated[str, Field(min_length=1, max_length=TOKEN_CHARS, pattern=VSCHAR)]
+LONGEST_LIFETIME = 10 * 365 * 24 * 3600  # past this, an access_lifetime() is a mistake
 
 
 def seed(state: LabState) -> None:
@@ -64,37 +71,68 @@ class Credentials(BaseModel):
 
 
 class Refresh(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=4096)
+    refresh_token: RefreshToken
 
 
 class Logout(BaseModel):
-    refresh_token: str | None = Field(default=None, max_length=4096)
+    refresh_token: RefreshToken | None = None
+
+
+def _token_problem(token: str) -> str | None:
+    """Why a token from issue_refresh() could never come back to POST /refresh, if it could not."""
+    if not token or len(token) > TOKEN_CHARS or not all(" " <= c <= "~" for c in token):
+        return (
+            f"must return 1 to {TOKEN_CHARS} printable ASCII characters (RFC 6749 §A.17), "
+            "for instance secrets.token_urlsafe(32)"
+        )
+    return None
+
+
+def _lifetime_problem(lifetime: object) -> str | None:
+    # bool is an int, and 10**400 overflows a float: the type first, then the size.
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
+        return f"must return seconds (a number), not {lifetime!r:.40}"
+    if not (0 < lifetime <= LONGEST_LIFETIME) or not math.isfinite(lifetime):
+        return f"must return a positive, finite number of seconds, not {lifetime!r:.40}"
+    return None
+
+
+def _record_problem(record: object) -> str | None:
+    if record is None:
+        return None
+    if not isinstance(record, dict) or not set(record) >= RECORD_FIELDS:
+        return f"must return a record from tokens.find(), or None; not {record!r:.40}"
+    if not isinstance(record["username"], str) or not isinstance(record["family"], str):
+        return "must return the record tokens.find() gave, unchanged"
+    return None
 
 
 def create_app(state: LabState) -> FastAPI:
     store, tokens, ledger = state.store, TokenStore(state.store), Ledger()
     app = FastAPI(title="Lesson 05 notes API")
+    app.state.ledger = ledger  # the battery reads what really happened from here
     victim: dict[str, Any] = {"refresh": None}
 
     async def issue(username: str, family: str) -> dict[str, Any]:
-        refresh = await state.call("issue_refresh", username, family, tokens)
-        if not isinstance(refresh, str) or not refresh:
-            raise state.guard.bad_result("issue_refresh", "must return the new token, a str")
+        refresh = await state.call("issue_refresh", username, family, tokens)  # a str (Hook)
+        problem = _token_problem(refresh)
+        if problem:
+            raise state.guard.bad_result("issue_refresh", problem)
         lifetime = await state.call("access_lifetime")
-        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
-            raise state.guard.bad_result("access_lifetime", "must return a positive number")
-        now = time.time()
+        problem = _lifetime_problem(lifetime)
+        if problem:
+            raise state.guard.bad_result("access_lifetime", problem)
+        # Whole seconds, rounded up: a token of 900.5 s lives 901, never passes for 900.
+        iat, lasts = int(time.time()), math.ceil(lifetime)
         claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": username, "client_id": CLIENT_ID}
-        claims.update(iat=int(now), exp=int(now + lifetime), jti=secrets.token_hex(8))
+        claims.update(iat=iat, exp=iat + lasts, jti=secrets.token_hex(8))
         access = tokens.mint({**claims, "sid": family}, typ="at+jwt")
         store.add_secret(refresh, access)
-        with ledger.lock:
-            ledger.family_of[digest(refresh)] = family
-            ledger.access[digest(access)] = (family, now)
+        ledger.issued(refresh, access, family, time.monotonic())
         return {
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": int(lifetime),
+            "expires_in": lasts,
             "refresh_token": refresh,
         }
 
@@ -112,15 +150,17 @@ def create_app(state: LabState) -> FastAPI:
         store.audit(row["username"], "login", f"family {family[:8]}", "allow", "tokens issued")
         return answer
 
-    async def refresh(presented: str) -> tuple[dict[str, Any], str | None]:
+    async def refresh(
+        presented: str, *, by_victim: bool = False
+    ) -> tuple[dict[str, Any], str | None]:
         start = time.monotonic()
-        ledger.presented(presented, start)
+        reuse = ledger.arrive(presented)
+        claimed: set[str] = set()
+        CLAIMED.set(claimed)  # tokens.claim() records its wins here (see tokens.CLAIMED)
         try:
             record = await state.call("rotate", presented, tokens)
-            if record is not None and not (
-                isinstance(record, dict) and set(record) >= RECORD_FIELDS
-            ):
-                problem = f"must return a record from tokens.find(), or None; not {record!r:.40}"
+            problem = _record_problem(record)
+            if problem:
                 raise state.guard.bad_result("rotate", problem)
             if record is None:
                 store.audit("?", "refresh", "session", "deny", "refresh token refused")
@@ -131,7 +171,10 @@ def create_app(state: LabState) -> FastAPI:
         except (HookFailed, HookTimeout) as exc:
             store.audit("?", "refresh", "session", "error", str(exc))
             raise
-        attack = ledger.exchanged(presented, start, time.monotonic())
+        finally:
+            ledger.leave(presented, start, time.monotonic(), reuse=reuse, victim=by_victim)
+        won = record["hash"] in claimed
+        attack = ledger.exchanged(presented, start, time.monotonic(), claimed=won)
         family = f"family {record['family'][:8]}"
         store.audit(record["username"], "refresh", family, "allow", "rotated")
         return answer, attack
@@ -165,22 +208,24 @@ def create_app(state: LabState) -> FastAPI:
         return {**answer, "flag": state.flag(attack)} if attack else answer
 
     @app.post("/logout", summary="Log out: end this session (bearer access token)")
-    async def logout(body: Logout, request: Request) -> dict[str, str]:
+    async def logout(request: Request, body: Logout | None = None) -> dict[str, str]:
         claims, _ = await current_claims(request, "POST /logout")
-        with ledger.lock:
-            ledger.logged_out.setdefault(str(claims.get("sid")), time.time())
+        begun = time.monotonic()
+        refresh_token = body.refresh_token if body is not None else None
         try:
-            await state.call("logout", claims, body.refresh_token, tokens)
+            await state.call("logout", claims, refresh_token, tokens)
         except (HookFailed, HookTimeout) as exc:
             store.audit(claims["sub"], "logout", "session", "error", str(exc))
             raise
+        ledger.logged_out(str(claims.get("sid")), begun, time.monotonic())
         store.audit(claims["sub"], "logout", "session", "allow", "logged out")
         return {"logged_out": claims["sub"]}
 
     @app.get("/api/me", summary="Who you are (any valid access token)")
     async def me(request: Request) -> dict[str, Any]:
+        start = time.monotonic()
         claims, token = await current_claims(request, "GET /api/me")
-        attack = ledger.accepted(token)
+        attack = ledger.accepted(token, start)
         store.audit(claims["sub"], "GET /api/me", "api", "allow", attack or "access token")
         body = {"user": claims["sub"], "session": str(claims.get("sid", ""))[:8]}
         return {**body, "flag": state.flag(attack)} if attack else body
@@ -191,7 +236,7 @@ def create_app(state: LabState) -> FastAPI:
         try:
             if victim["refresh"] is None:
                 raise HTTPException(401)
-            answer, _ = await refresh(victim["refresh"])
+            answer, _ = await refresh(victim["refresh"], by_victim=True)
         except HTTPException:
             password = json.loads(state.workdir.joinpath("victim.json").read_text())["password"]
             answer = await log_in(Credentials(username=VICTIM, password=password))

@@ -1,20 +1,16 @@
-"""Lesson 05's token plumbing: the signing key, the refresh-token table, and the truth ledger.
+"""Lesson 05's token plumbing: the signing key and the refresh-token table.
 
 :class:`TokenStore` is what the learner's hooks get: the refresh-token table (one row per
 token, grouped in families), an atomic single-use primitive, family revocation, and a
-``jti`` denylist. :class:`Ledger` is the server's own record of what really happened (which
-token was exchanged when, which session logged out), kept apart from the hooks so that flags
-are decided from facts, never from what a hook claims.
+``jti`` denylist. The server's own record of what really happened is in ``ledger.py``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import secrets
-import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -42,6 +38,10 @@ CREATE TABLE refresh_tokens (hash TEXT PRIMARY KEY, family TEXT NOT NULL,
 CREATE TABLE denylist (jti TEXT PRIMARY KEY, until REAL NOT NULL);
 CREATE TABLE app_log (id INTEGER PRIMARY KEY, line TEXT NOT NULL);
 """
+# The hashes tokens.claim() won during the current refresh request. The server sets a fresh
+# set before it calls rotate (the guard carries the request's context into the hook's thread),
+# so it can tell a token consumed atomically from one a hook let through some other way.
+CLAIMED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("claimed", default=None)
 RECORD_FIELDS = {"hash", "family", "username", "used", "revoked", "family_started", "created"}
 
 
@@ -112,11 +112,16 @@ class TokenStore:
         One statement, ``UPDATE ... SET used = 1 WHERE hash = ? AND used = 0``: of any
         number of concurrent calls, exactly one sees its row change.
         """
-        won = self._store.query(
-            "UPDATE refresh_tokens SET used = 1 WHERE hash = ? AND used = 0 RETURNING hash",
-            (token_hash,),
+        won = bool(
+            self._store.query(
+                "UPDATE refresh_tokens SET used = 1 WHERE hash = ? AND used = 0 RETURNING hash",
+                (token_hash,),
+            )
         )
-        return bool(won)
+        claimed = CLAIMED.get()
+        if won and claimed is not None:
+            claimed.add(token_hash)
+        return won
 
     def mark_used(self, token_hash: str) -> None:
         """Set ``used`` whatever it was (no check: deciding is up to what you read before)."""
@@ -145,51 +150,3 @@ class TokenStore:
 
     def is_denied(self, jti: str) -> bool:
         return self._store.one("SELECT 1 AS x FROM denylist WHERE jti = ?", (jti,)) is not None
-
-
-@dataclass
-class Ledger:
-    """The server's truth, kept apart from the hooks: what was issued, exchanged, logged out."""
-
-    family_of: dict[str, str] = field(default_factory=dict)  # refresh digest -> family
-    exchanges: dict[str, list[tuple[float, float]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )  # refresh digest -> (start, end) of each successful exchange
-    reuse_seen: dict[str, float] = field(default_factory=dict)  # family -> first reuse
-    access: dict[str, tuple[str, float]] = field(default_factory=dict)  # digest -> family, iat
-    logged_out: dict[str, float] = field(default_factory=dict)  # family -> when
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def presented(self, token: str, start: float) -> None:
-        """A refresh token arrives: one already exchanged is a reuse of its family."""
-        key = digest(token)
-        with self.lock:
-            family = self.family_of.get(key)
-            if family and self.exchanges.get(key):
-                self.reuse_seen.setdefault(family, start)
-
-    def exchanged(self, token: str, start: float, end: float) -> str | None:
-        """Record a successful exchange; name the attack it was, if it was one."""
-        key = digest(token)
-        with self.lock:
-            before = list(self.exchanges[key])
-            self.exchanges[key].append((start, end))
-            family = self.family_of.get(key)
-            seen = self.reuse_seen.get(family) if family else None
-        if any(finished > start for _, finished in before):
-            return "race"
-        if before:
-            return "refresh-replay"
-        if seen is not None and seen < start:
-            return "reuse-unnoticed"
-        return None
-
-    def accepted(self, token: str) -> str | None:
-        """An access token was accepted by the API; name the attack it was, if one."""
-        with self.lock:
-            minted = self.access.get(digest(token))
-            if minted is None:
-                return "type-confusion"  # the issuer never minted this as an access token
-            family, iat = minted
-            out = self.logged_out.get(family)
-        return "after-logout" if out is not None and iat <= out else None

@@ -62,6 +62,7 @@ HOOKS = (
         ("username", "family", "tokens"),
         "issue_refresh(username, family, tokens) -> a new refresh token (str), saved",
         weak_issue_refresh,
+        returns=str,
     ),
     Hook(
         "rotate",
