@@ -7,6 +7,10 @@ Measured:
    (it raises DefenseBreached, which is caught: the battery still ran fully).
 3. nbval wall time per solution notebook, in a pytest subprocess from the repo root.
 4. Kernel RSS (VmRSS) of a fresh python3 kernel, before and after starting a lab in it.
+6. Verdicts on a busy machine: with 2 x cores busy processes, LABAPP_BENCH_ROUNDS grades
+   (default 30) of each lesson's solution (every one must pass) and of each wrong defense
+   whose row is about time or concurrency (every one must fail that row). Counted, never
+   timed: the figure is the number of wrong verdicts, and its target is 0.
 5. Cohort grading: ``labapp grade`` of LABAPP_BENCH_LEARNERS learners (default 2) who
    each hand in every solution notebook, with as many workers as cores; wall seconds per
    learner-course, and the wall time projected for 30 and 300 learners on this machine
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib
+import inspect
 import io
 import json
 import os
@@ -164,6 +170,80 @@ def bench_cohort() -> list[Row]:
     ]
 
 
+# Rows whose verdict could depend on how busy the machine is: a timing leak, equal work
+# counted per request, a concurrent burst. Their wrong defenses come from the lessons' tests.
+LOADED_ROWS = {
+    "02-api-keys": ("test_l02_api_keys", {"timing-leak"}),
+    "03-passwords": ("test_l03_passwords", {"enumerate-users", "login-burst"}),
+    "05-refresh": ("test_l05_refresh", {"race"}),
+}
+
+
+@contextlib.contextmanager
+def busy_cpu(factor: int = 2) -> Any:
+    """``factor`` x cores processes that spin until the block ends."""
+    count = factor * (os.cpu_count() or 1)
+    spin = [sys.executable, "-c", "while True: pass"]
+    hogs = [subprocess.Popen(spin) for _ in range(count)]  # noqa: S603 - our own interpreter
+    try:
+        yield count
+    finally:
+        for hog in hogs:
+            hog.kill()
+        for hog in hogs:
+            hog.wait()
+
+
+def _verdict(lab: Any, row_id: str | None = None) -> bool:
+    """Did the grade pass (row_id None), or did it fail that row?"""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            lab.grade()
+    except DefenseBreached as breach:
+        return row_id is not None and row_id in {f.id for f in breach.report.failures}
+    return row_id is None
+
+
+def _wrong_defenses(lab: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    """(rule text, row, hooks) of the lesson's tests whose row is load-sensitive."""
+    module_name, rows = LOADED_ROWS[lab.lesson.id]
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    module = importlib.import_module(f"tests.lessons.{module_name}")
+    found = []
+    for rule in getattr(module, "RULES", []):
+        if rule.row in rows:
+            wrong = rule.wrong
+            if callable(wrong):
+                wrong = wrong(lab) if inspect.signature(wrong).parameters else wrong()
+            found.append((rule.text, rule.row, wrong))
+    return found
+
+
+def bench_loaded() -> list[Row]:
+    rounds = int(os.environ.get("LABAPP_BENCH_ROUNDS", "30"))
+    rows: list[Row] = []
+    with busy_cpu() as hogs:
+        for lesson in all_lessons():
+            if not lesson.hooks:
+                continue
+            with start_lab(lesson.id) as lab:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    lab.defend(**solution_defense(lesson, lab))
+                wrong = sum(not _verdict(lab) for _ in range(rounds))
+                name = f"busy ({hogs} spinners): {lesson.id} solution, wrong verdicts"
+                rows.append(row(name, wrong, f"/{rounds}", 0))
+                if lesson.id not in LOADED_ROWS:
+                    continue
+                for text, row_id, hooks in _wrong_defenses(lab):
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        lab.defend(**hooks)
+                    missed = sum(not _verdict(lab, row_id) for _ in range(rounds))
+                    name = f"busy: {lesson.id} '{text[:40]}' not caught on {row_id}"
+                    rows.append(row(name, missed, f"/{rounds}", 0))
+    return rows
+
+
 def vm_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -256,7 +336,7 @@ def main() -> None:
 
 
 def run() -> None:
-    rows = bench_start() + bench_grader() + bench_nbval() + bench_cohort()
+    rows = bench_start() + bench_grader() + bench_nbval() + bench_cohort() + bench_loaded()
     kernel_rows, kernel_executable = bench_kernel()
     rows += kernel_rows
     print_table(rows)

@@ -206,3 +206,19 @@ def test_an_interrupted_grade_says_so_in_one_line(lab01: Lab) -> None:
     lab01.defend(authorize=interrupts)
     with pytest.raises(KeyboardInterrupt, match="grade\\(\\) was interrupted: nothing was graded"):
         lab01.grade()
+
+
+@pytest.mark.parametrize(
+    ("load", "stretch", "allowed"),
+    [(0.3, "5", 1.0), (2.0, "5", 1.0), (8.0, "5", 4.0), (50.0, "5", 5.0), (8.0, "1", 1.0)],
+)
+def test_a_busy_machine_stretches_the_deadline_within_bounds(
+    monkeypatch: pytest.MonkeyPatch, load: float, stretch: str, allowed: float
+) -> None:
+    """Load per core above 1 stretches a hook's second, at most five-fold (or as set)."""
+    from labapp.engine import guard
+
+    monkeypatch.setattr(guard.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(guard.os, "cpu_count", lambda: 2)
+    monkeypatch.setenv("LABAPP_DEADLINE_STRETCH", stretch)
+    assert guard.Guard().allowed() == allowed

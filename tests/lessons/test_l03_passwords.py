@@ -1,4 +1,6 @@
-"""Lesson 03: every attack breaches the weak login; the solution stops all; wrong ones fail."""
+"""Lesson 03: every attack breaches the weak login and the solution stops all; every rule the
+notebook states fails its row when broken; plausible wrong defenses fail, right ones written
+differently pass; hostile input never gets a 5xx; nothing is judged by the clock."""
 
 from __future__ import annotations
 
@@ -8,17 +10,25 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
+import argon2
 import pytest
 from argon2 import PasswordHasher, Type
-from argon2.exceptions import VerificationError
+from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import verify_secret
 
 from labapp import DefenseBreached, Lab
 from labapp.engine.grading import run_item
 from labapp.lessons.common import load_wordlist
 from labapp.lessons.l03_passwords import LESSON
 from labapp.lessons.l03_passwords.app import CANDIDATES, HIDDEN
+from labapp.lessons.l03_passwords.attempts import LIMIT
+from labapp.lessons.l03_passwords.traffic import burst, new_client
 from tests.conftest import solution_namespace
 
 FLAG = re.compile(r"FLAG\{03-passwords:[\w-]+:[0-9a-f]{32}\}")
@@ -60,8 +70,8 @@ def stored_hash(lab: Lab, username: str) -> str:
     ]
 
 
-def _row(lab: Lab, attack_id: str):
-    return run_item(lab, next(a for a in LESSON.attacks if a.id == attack_id))
+def _row(lab: Lab, row_id: str):
+    return run_item(lab, next(i for i in (*LESSON.attacks, *LESSON.checks) if i.id == row_id))
 
 
 def test_the_wordlist_is_the_courses_own_and_clean() -> None:
@@ -232,44 +242,187 @@ def test_a_hook_answer_of_the_wrong_shape_is_a_500_naming_the_hook(lab03: Lab) -
     assert (incident.hook, incident.kind) == ("failure_response", "returned")
 
 
+def test_a_decision_hook_that_returns_no_bool_is_a_500_that_says_what_came_back(
+    lab03: Lab,
+) -> None:
+    """verify_password and needs_rehash are allow/deny decisions: None is not a "no"."""
+    defend(lab03, verify_password=verify_returns_none)
+    username, _ = register(lab03)
+    response = login(lab03, username, "wrong-password")
+    detail = response.json()["detail"]
+    assert response.status_code == 500 and "verify_password()" in detail
+    assert "returned NoneType None" in detail and "True or False" in detail
+    defend(lab03, needs_rehash=needs_rehash_falls_through)
+    response = login(lab03, *register(lab03))
+    assert response.status_code == 500 and "needs_rehash()" in response.json()["detail"]
+
+
+# -- hostile input: a 4xx, never a 5xx ---------------------------------------------------
+
+HOSTILE_BODIES = [
+    b'{"username": "alice", "password": "\\ud800"}',  # a lone surrogate
+    b'{"username": "\\udfff-x", "password": "abcdefghij"}',
+    b'{"username": "ali\\u0000ce", "password": "abcdefghij\\u0000"}',
+    b'{"username": "alice", "password": ' + b"9" * 5000 + b"}",  # beyond int parsing
+    b'{"username": "alice", "password": 123456789012345678901234567890}',  # beyond 64 bits
+    b'{"username": "alice", "password": 1e999}',
+    b'{"username": "alice", "password": NaN}',
+    b"[" * 50_000 + b"]" * 50_000,  # deeply nested
+    b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+    b'{"username": "alice", "username": "bob", "password": "abcdefghij"}',  # duplicate keys
+    b'{"username": "alice", "password": "' + b"x" * 3_000_000 + b'"}',  # huge
+    b'{"username": ["alice"], "password": {"$ne": 1}}',  # odd types
+    b'{"username": true, "password": null}',
+    b'"just a string"',
+    b"null",
+    b"\xff\xfe\x00",
+    b'{"username": "' + "😀".encode() * 64 + b'", "password": "' + "Ｋ".encode() * 1024 + b'"}',
+]
+HOSTILE_REQUESTS = [
+    ("GET", "/me?x=%ff&y=" + "9" * 4000, {}, b""),
+    ("GET", "/me/%ED%A0%80", {}, b""),
+    ("GET", "/backup/accounts.csv?%ff=%fe", {}, b""),
+    ("POST", "/login?username=%ff", {"content-type": "application/json"}, b"{}"),
+    ("POST", "/login/", {}, b""),
+    ("GET", "/login", {}, b""),
+    ("GET", "/me", {"authorization": b"Bearer \xff\xfe"}, b""),
+    ("GET", "/me", {"authorization": "Bearer " + "9" * 6000}, b""),
+    ("GET", "/me", {"authorization": "Basic Og=="}, b""),
+    ("POST", "/login", {"content-type": "application/json; charset=utf-16"}, b'{"a": 1}'),
+    ("POST", "/login", {"content-type": "application/x-www-form-urlencoded"}, b"username=a"),
+    ("POST", "/login", {"content-encoding": "gzip", "content-type": "application/json"}, b"{}"),
+    ("POST", "/register", {"content-type": "multipart/form-data; boundary=x"}, b"--x\r\n"),
+]
+CLAIMS = {"x-forwarded-for": b"\xff," * 2000 + b"\xfe", "host": b"\xfe", "user-agent": b"\xc3\x28"}
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "signed-in"])
+@pytest.mark.parametrize("defended", [False, True], ids=["weak", "solution"])
+def test_hostile_input_gets_a_4xx_never_a_server_error(
+    lab03: Lab, defended: bool, signed_in: bool
+) -> None:
+    """Surrogates, huge or deep JSON, big numbers, odd types and bytes, in bodies, paths,
+    queries and headers: the lab answers 4xx, with the weak hooks and with the solution's."""
+    if defended:
+        defend(lab03)
+    who = {}
+    if signed_in:
+        token = login(lab03, "bob", password_of(lab03, "bob")).json()["token"]
+        who = {"authorization": f"Bearer {token}"}
+    sent = [
+        (route, {"content-type": "application/json", **who, **claims}, body)
+        for route in ("/login", "/v1/login", "/register")
+        for body in HOSTILE_BODIES
+        for claims in ({}, CLAIMS)
+    ]
+    errors = []
+    for method, path, headers, body in [("POST", *s) for s in sent] + HOSTILE_REQUESTS:
+        response = lab03.client.request(method, path, headers={**who, **headers}, content=body)
+        if response.status_code >= 500:
+            errors.append(f"{method} {path} {body[:40]!r}: {response.status_code}")
+    assert errors == []
+    assert not lab03.guard.incidents  # and no hook of the solution's was made to fail
+
+
+# -- the counter: count and decide in one step -------------------------------------------
+
+
+def test_a_burst_of_guesses_gets_no_more_checks_than_the_limit(lab03: Lab) -> None:
+    """30 wrong guesses at once on both routes: 10 are checked (401), the rest 429, and the
+    right password is then refused: the count is taken before the slow check."""
+    defend(lab03)
+    username, password = register(lab03)
+    sent = [
+        {
+            "username": username,
+            "password": f"wrong-{i}",
+            "route": ("/login", "/v1/login")[i % 2],
+            "headers": new_client(),
+        }
+        for i in range(30)
+    ]
+    statuses = Counter(r.status_code for r in burst(lab03.client, sent))
+    assert statuses == {401: LIMIT, 429: 30 - LIMIT}
+    outcomes = lab03.store.query(
+        "SELECT outcome, COUNT(*) AS n FROM login_attempts WHERE username = ? GROUP BY outcome",
+        (username,),
+    )
+    assert {row["outcome"]: row["n"] for row in outcomes} == {"failure": 10, "throttled": 20}
+    assert login(lab03, username, password).status_code == 429
+
+
+def test_a_hook_that_crashes_mid_check_still_uses_up_a_guess(lab03: Lab) -> None:
+    """A check that raised is counted as a failure, not forgotten (fail closed)."""
+    defend(lab03, verify_password=mismatch_escapes)
+    username, password = register(lab03)
+    for i in range(LIMIT):
+        assert login(lab03, username, f"wrong-{i}").status_code == 500
+    defend(lab03)
+    assert login(lab03, username, password).status_code == 429
+
+
+# -- work is counted, not timed -------------------------------------------------------------
+
+
+def test_the_enumeration_row_counts_work_whatever_the_clock_says(lab03: Lab) -> None:
+    """A right defense whose checks take random extra time passes; a wrong one that sleeps
+    as long as a hash, instead of hashing, fails. Neither verdict reads the clock."""
+    defend(lab03, verify_password=jittery)
+    assert _row(lab03, "enumerate-users").passed
+    defend(lab03, verify_password=sleeps_instead_of_hashing)
+    row = _row(lab03, "enumerate-users")
+    assert not row.passed and "no argon2 computation" in row.observed
+
+
+def test_counting_puts_every_name_back(lab03: Lab) -> None:
+    """After a grade, argon2-cffi, hmac and the hooks' globals hold the real functions again."""
+    real = (argon2.low_level.verify_secret, hmac.compare_digest, verify_secret)
+    defend(lab03, verify_password=verify_through_low_level)
+    lab03.grade()
+    assert (argon2.low_level.verify_secret, hmac.compare_digest, verify_secret) == real
+    assert argon2._password_hasher.verify_secret is real[0]
+
+
 # -- plausible wrong defenses: each must be caught by the grader --------------------------
 
-WEAK_HASHER = PasswordHasher(time_cost=1, memory_cost=8192)
-ARGON2I = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.I)
-DEFAULT_HASHER = PasswordHasher()
-DEFAULT_DUMMY = DEFAULT_HASHER.hash("never anyone's password")
 
-
-def _verify_with(hasher: PasswordHasher):
-    """The solution's verify_password, but for hashes made by ``hasher``."""
-
-    def verify(stored_hash, password):
-        if stored_hash is not None and stored_hash.startswith("$argon2i$"):
-            try:
-                return hasher.verify(stored_hash, password)
-            except VerificationError:
-                return False
-        return solution()["verify_password"](stored_hash, password)
-
-    return verify
-
-
-def salted_sha256(password):
-    salt = secrets.token_hex(8)
-    return f"sha256${salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
-
-
-def verify_salted_sha256(stored_hash, password):
-    if stored_hash is not None and stored_hash.startswith("sha256$"):
-        _, salt, digest = stored_hash.split("$")
-        return hashlib.sha256((salt + password).encode()).hexdigest() == digest
+def verify(stored_hash, password):
+    """The solution's verify_password."""
     return solution()["verify_password"](stored_hash, password)
+
+
+def hasher() -> PasswordHasher:
+    return solution()["HASHER"]
+
+
+def with_hasher(made: PasswordHasher) -> dict[str, Any]:
+    """hash_password with another PasswordHasher (the solution's verify reads any argon2)."""
+    return {"hash_password": made.hash}
+
+
+def normalising(norm, *, at_login_only: bool = False, legacy_only: bool = False):
+    """The solution, but the password is changed by ``norm`` before hashing or checking."""
+
+    def hash_password(password):
+        return hasher().hash(password if at_login_only or legacy_only else norm(password))
+
+    def verify_password(stored_hash, password):
+        legacy = stored_hash is not None and stored_hash.startswith("sha1$")
+        if legacy == legacy_only:  # new hashes (or, with legacy_only, only the old ones)
+            password = norm(password)
+        return verify(stored_hash, password)
+
+    return {"hash_password": hash_password, "verify_password": verify_password}
 
 
 def no_dummy_for_unknown_users(stored_hash, password):
     if stored_hash is None:
         return False  # "the message is uniform now, that is enough"
-    return solution()["verify_password"](stored_hash, password)
+    return verify(stored_hash, password)
+
+
+DEFAULT_HASHER = PasswordHasher()
+DEFAULT_DUMMY = DEFAULT_HASHER.hash("never anyone's password")
 
 
 def dummy_made_with_the_defaults(stored_hash, password):
@@ -277,22 +430,16 @@ def dummy_made_with_the_defaults(stored_hash, password):
         with contextlib.suppress(VerificationError):
             DEFAULT_HASHER.verify(DEFAULT_DUMMY, password)
         return False
-    return solution()["verify_password"](stored_hash, password)
+    return verify(stored_hash, password)
 
 
-def argon2_only(stored_hash, password):
-    """Forgets the shop's old hashes: legacy users can no longer log in."""
-    if stored_hash is None or not stored_hash.startswith("$argon2"):
-        return solution()["verify_password"](None, password)
-    return solution()["verify_password"](stored_hash, password)
-
-
-def legacy_fast(stored_hash, password):
-    """Checks old sha1 hashes directly: no argon2 work, so old accounts answer at once."""
-    if stored_hash is not None and stored_hash.startswith("sha1$"):
-        digest = hashlib.sha1(password.encode(), usedforsecurity=False).hexdigest()
-        return hmac.compare_digest(stored_hash, "sha1$" + digest)
-    return solution()["verify_password"](stored_hash, password)
+def fresh_dummy_every_time(stored_hash, password):
+    """Makes a new dummy hash per unknown login: a hash *and* a verify, twice the work."""
+    if stored_hash is None:
+        with contextlib.suppress(VerificationError):
+            hasher().verify(hasher().hash(secrets.token_urlsafe(8)), password)
+        return False
+    return verify(stored_hash, password)
 
 
 HALF_COST = PasswordHasher(time_cost=1, memory_cost=19456, parallelism=1)
@@ -305,7 +452,98 @@ def half_cost_dummy(stored_hash, password):
         with contextlib.suppress(VerificationError):
             HALF_COST.verify(HALF_COST_DUMMY, password)
         return False
-    return solution()["verify_password"](stored_hash, password)
+    return verify(stored_hash, password)
+
+
+def sleeps_instead_of_hashing(stored_hash, password):
+    """Waits as long as a verify takes, instead of doing one: same time here, not same work."""
+    if stored_hash is None or stored_hash.startswith("sha1$"):
+        time.sleep(0.02)
+        return stored_hash is not None and hmac.compare_digest(
+            stored_hash, solution()["old_sha1_hash"](password)
+        )
+    return verify(stored_hash, password)
+
+
+def dummy_first_always(stored_hash, password):
+    """Verifies the dummy for everyone, then the real hash: real accounts cost twice as much."""
+    with contextlib.suppress(VerificationError):
+        hasher().verify(solution()["DUMMY_HASH"], password)
+    if stored_hash is None or stored_hash.startswith("sha1$"):
+        legacy = solution()["old_sha1_hash"](password)
+        return stored_hash is not None and hmac.compare_digest(stored_hash, legacy)
+    try:
+        return hasher().verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@functools.lru_cache(maxsize=1024)
+def cached_verify(stored_hash, password):
+    """Remembers answers: a repeated guess costs nothing, and answers faster."""
+    return verify(stored_hash, password)
+
+
+def legacy_fast(stored_hash, password):
+    """Checks old sha1 hashes directly: no argon2 work, so old accounts answer at once."""
+    if stored_hash is not None and stored_hash.startswith("sha1$"):
+        return hmac.compare_digest(stored_hash, solution()["old_sha1_hash"](password))
+    return verify(stored_hash, password)
+
+
+def sha1_with_equals(stored_hash, password):
+    """Spends the dummy verify for old hashes, but compares their digests with ==."""
+    if stored_hash is not None and stored_hash.startswith("sha1$"):
+        with contextlib.suppress(VerificationError):
+            hasher().verify(solution()["DUMMY_HASH"], password)
+        return stored_hash == solution()["old_sha1_hash"](password)
+    return verify(stored_hash, password)
+
+
+def verify_returns_none(stored_hash, password):
+    """A suppress() that swallows the mismatch also swallows the answer: None, not False."""
+    if stored_hash is None or stored_hash.startswith("sha1$"):
+        return verify(stored_hash, password)
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        return hasher().verify(stored_hash, password)
+
+
+def mismatch_escapes(stored_hash, password):
+    """Lets HASHER.verify's VerifyMismatchError out instead of answering False."""
+    if stored_hash is None or stored_hash.startswith("sha1$"):
+        return verify(stored_hash, password)
+    return hasher().verify(stored_hash, password)
+
+
+def first_letter_forgiven(stored_hash, password):
+    """Lets a phone's automatic capital pass: the password, or it with the first case flipped."""
+    flipped = password[:1].swapcase() + password[1:]
+    return verify(stored_hash, password) or verify(stored_hash, flipped)
+
+
+def needs_rehash_falls_through(stored_hash):
+    if not stored_hash.startswith("$argon2id$"):
+        return True
+    hasher().check_needs_rehash(stored_hash)  # the missing return: None
+
+
+def argon2_only(stored_hash, password):
+    """Forgets the shop's old hashes: legacy users can no longer log in."""
+    if stored_hash is None or not stored_hash.startswith("$argon2"):
+        return verify(None, password)
+    return verify(stored_hash, password)
+
+
+def salted_sha256(password):
+    salt = secrets.token_hex(8)
+    return f"sha256${salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
+
+
+def verify_salted_sha256(stored_hash, password):
+    if stored_hash is not None and stored_hash.startswith("sha256$"):
+        _, salt, digest = stored_hash.split("$")
+        return hashlib.sha256((salt + password).encode()).hexdigest() == digest
+    return verify(stored_hash, password)
 
 
 def messages_differ(reason):
@@ -319,74 +557,329 @@ def statuses_differ(reason):
     return (404 if reason == "unknown-user" else status), detail
 
 
+def uniform_400(reason):
+    if reason == "throttled":
+        return 429, "too many failed logins"
+    return 400, "invalid username or password"
+
+
 def throttled_looks_like_a_wrong_password(reason):
     return 401, "invalid username or password"
 
 
-WRONG_DEFENSES = {
-    "argon2id with too little memory and time": (
-        {"hash_password": WEAK_HASHER.hash},
+def keyed_on(*names: str):
+    """throttle_key: the username plus some headers, as a 'device fingerprint'."""
+    return lambda username, headers, route: "|".join(
+        [username, *(headers.get(n, "") for n in names)]
+    )
+
+
+def fingerprint(username, headers, route):
+    return f"{username}|{hashlib.sha256(repr(sorted(headers.items())).encode()).hexdigest()}"
+
+
+# Right answers the grader must not fail, written differently from the solution.
+
+
+def hashes_for_unknown_users(stored_hash, password):
+    """Spends one HASHER.hash (not a verify) on unknown users and old hashes: equal work."""
+    if stored_hash is None or stored_hash.startswith("sha1$"):
+        hasher().hash(password)
+        return stored_hash is not None and hmac.compare_digest(
+            stored_hash, solution()["old_sha1_hash"](password)
+        )
+    return verify(stored_hash, password)
+
+
+def verify_through_low_level(stored_hash, password):
+    """The solution's logic on argon2.low_level.verify_secret, imported by name."""
+    if stored_hash is None or stored_hash.startswith("sha1$"):
+        target = solution()["DUMMY_HASH"]
+    else:
+        target = stored_hash
+    kind = {"$argon2i$": Type.I, "$argon2d$": Type.D}.get(target[:9], Type.ID)
+    try:
+        ok = verify_secret(target.encode(), password.encode(), kind)
+    except VerificationError:
+        ok = False
+    if stored_hash is None or stored_hash.startswith("sha1$"):
+        legacy = solution()["old_sha1_hash"](password)
+        return stored_hash is not None and hmac.compare_digest(stored_hash, legacy)
+    return ok
+
+
+def jittery(stored_hash, password):
+    """The solution, taking a random extra 0 to 40 ms: a busy machine, in miniature."""
+    time.sleep(secrets.randbelow(40) / 1000)
+    return verify(stored_hash, password)
+
+
+STRONGER = PasswordHasher(time_cost=3, memory_cost=19456, parallelism=1)  # above OWASP's usual
+STRONGER_DUMMY = STRONGER.hash(secrets.token_urlsafe(16))
+
+
+def stronger_verify(stored_hash, password):
+    if stored_hash is None or stored_hash.startswith("sha1$"):
+        with contextlib.suppress(VerificationError):
+            STRONGER.verify(STRONGER_DUMMY, password)
+        return stored_hash is not None and hmac.compare_digest(
+            stored_hash, solution()["old_sha1_hash"](password)
+        )
+    try:
+        return STRONGER.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+RIGHT_DEFENSES = {
+    "hashes instead of verifying a dummy": {"verify_password": hashes_for_unknown_users},
+    "argon2.low_level.verify_secret, imported by name": {
+        "verify_password": verify_through_low_level
+    },
+    "a stronger HASHER (three passes) everywhere": {
+        "hash_password": STRONGER.hash,
+        "verify_password": stronger_verify,
+        "needs_rehash": lambda h: not h.startswith("$argon2id$") or STRONGER.check_needs_rehash(h),
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(RIGHT_DEFENSES))
+def test_the_grader_passes_a_right_defense_written_differently(lab03: Lab, name: str) -> None:
+    """Equal work by another road, or stronger parameters, is still right."""
+    defend(lab03, **RIGHT_DEFENSES[name])
+    assert lab03.grade().passed
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str  # the rule as the notebook (defend cells and hints) states it
+    row: str  # the grader row (attack or check id) that enforces it
+    wrong: dict[str, Any]  # the solution's hooks with exactly this one rule broken
+
+
+def _p(**params: Any) -> PasswordHasher:
+    return PasswordHasher(**{"time_cost": 2, "memory_cost": 19456, "parallelism": 1, **params})
+
+
+RULES = [
+    Rule("HASHER: argon2id", "crack-dump", with_hasher(_p(type=Type.I))),
+    Rule(
+        "OWASP's configuration, m=19456 KiB, t=2, p=1, or stronger",
         "crack-dump",
+        with_hasher(_p(time_cost=1, memory_cost=8192)),
     ),
-    "argon2i instead of argon2id": (
-        {"hash_password": ARGON2I.hash, "verify_password": _verify_with(ARGON2I)},
+    Rule("keep its 16-byte random salt", "crack-dump", with_hasher(_p(salt_len=8))),
+    Rule("and its 32-byte hash (128 bits at least)", "crack-dump", with_hasher(_p(hash_len=8))),
+    Rule(
+        "hash_password: a fresh random salt",
         "crack-dump",
+        {"hash_password": lambda password: hasher().hash(password, salt=b"shop-salt-16byte")},
     ),
+    Rule(
+        "DUMMY_HASH: made once",
+        "enumerate-users",
+        {"verify_password": fresh_dummy_every_time},
+    ),
+    Rule(
+        "DUMMY_HASH: made by HASHER (one PasswordHasher for everything)",
+        "enumerate-users",
+        {"verify_password": dummy_made_with_the_defaults},
+    ),
+    Rule("the password exactly as sent: no lower-casing", "exact-password", normalising(str.lower)),
+    Rule("no trimming", "exact-password", normalising(str.strip)),
+    Rule(
+        "no cutting to a length",
+        "exact-password",
+        normalising(lambda p: p.encode()[:72].decode(errors="ignore")),
+    ),
+    Rule(
+        "no Unicode normalising",
+        "exact-password",
+        normalising(functools.partial(unicodedata.normalize, "NFKC")),
+    ),
+    Rule(
+        "a passphrase of any length the server accepts must work (and any character)",
+        "exact-password",
+        {"hash_password": lambda password: hasher().hash(password.encode("ascii"))},
+    ),
+    Rule(
+        "verify_password: True or False, nothing else",
+        "enumerate-users",
+        {"verify_password": verify_returns_none},
+    ),
+    Rule(
+        "for None, verify against DUMMY_HASH and return False",
+        "enumerate-users",
+        {"verify_password": no_dummy_for_unknown_users},
+    ),
+    Rule(
+        "old sha1$ hashes: compare with hmac.compare_digest",
+        "legacy-compare",
+        {"verify_password": sha1_with_equals},
+    ),
+    Rule(
+        "old sha1$ hashes: spend the dummy verify too",
+        "enumerate-users",
+        {"verify_password": legacy_fast},
+    ),
+    Rule(
+        "HASHER.verify raises VerifyMismatchError for a wrong password (answer False)",
+        "enumerate-users",
+        {"verify_password": mismatch_escapes},
+    ),
+    Rule(
+        "the grader counts them, so no cache", "enumerate-users", {"verify_password": cached_verify}
+    ),
+    Rule(
+        "needs_rehash: True for anything that is not argon2id",
+        "legacy-upgrade",
+        {"needs_rehash": lambda stored_hash: stored_hash.startswith("sha1$")},
+    ),
+    Rule(
+        "or when HASHER.check_needs_rehash says so",
+        "legacy-upgrade",
+        {"needs_rehash": lambda stored_hash: not stored_hash.startswith("$argon2id$")},
+    ),
+    Rule("otherwise False", "legacy-upgrade", {"needs_rehash": lambda stored_hash: True}),
+    Rule(
+        "failure_response: one (401, message) for both reasons",
+        "enumerate-users",
+        {"failure_response": messages_differ},
+    ),
+    Rule(
+        "(401, ...) for a wrong password",
+        "wrong-password-refused",
+        {"failure_response": uniform_400},
+    ),
+    Rule(
+        "(429, message) for 'throttled'",
+        "throttle-bypass",
+        {"failure_response": throttled_looks_like_a_wrong_password},
+    ),
+    Rule(
+        "throttle_key: the username, on both routes",
+        "brute-force",
+        {"throttle_key": lambda username, headers, route: f"{route}:{username}"},
+    ),
+    Rule(
+        "never a header",
+        "throttle-bypass",
+        {"throttle_key": lambda username, headers, route: headers.get("x-forwarded-for", "?")},
+    ),
+    Rule(
+        "never None",
+        "brute-force",
+        {"throttle_key": lambda u, headers, route: None if route == "/v1/login" else u},
+    ),
+    Rule(
+        "the username (each account its own count)",
+        "other-account-unaffected",
+        {"throttle_key": lambda username, headers, route: "login"},
+    ),
+]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[rule.text for rule in RULES])
+def test_every_rule_the_notebook_states_is_enforced_by_a_row(lab03: Lab, rule: Rule) -> None:
+    """The solution with exactly this rule broken fails the row that enforces it."""
+    _caught(lab03, rule.wrong, rule.row)
+
+
+# Plausible wrong defenses a hurried learner writes, by class, beyond the rules above.
+MISTAKES = {
+    # not an exact comparison
+    "case folded with casefold()": (normalising(str.casefold), "exact-password"),
+    "NFC-normalised": (
+        normalising(functools.partial(unicodedata.normalize, "NFC")),
+        "exact-password",
+    ),
+    "whitespace collapsed": (normalising(lambda p: " ".join(p.split())), "exact-password"),
+    "spaces removed": (normalising(lambda p: p.replace(" ", "")), "exact-password"),
+    "non-ASCII dropped": (
+        normalising(lambda p: p.encode("ascii", "ignore").decode()),
+        "exact-password",
+    ),
+    "cut to 64 characters": (normalising(lambda p: p[:64]), "exact-password"),
+    "trimmed at login only": (normalising(str.strip, at_login_only=True), "exact-password"),
+    "the first letter's case forgiven": (
+        {"verify_password": first_letter_forgiven},
+        "exact-password",
+    ),
+    "cut at a NUL, as a C string is": (normalising(lambda p: p.split("\x00")[0]), "exact-password"),
+    "a trailing newline dropped": (normalising(lambda p: p.rstrip("\n")), "exact-password"),
+    "old sha1 hashes checked trimmed": (
+        normalising(str.strip, legacy_only=True),
+        "exact-password",
+    ),
+    # a throttle a client can split, or a burst can overrun
+    "keyed on account and User-Agent": (
+        {"throttle_key": keyed_on("user-agent")},
+        "throttle-bypass",
+    ),
+    "keyed on account and X-Forwarded-For": (
+        {"throttle_key": keyed_on("x-forwarded-for")},
+        "throttle-bypass",
+    ),
+    "keyed on account and Host": ({"throttle_key": keyed_on("host")}, "throttle-bypass"),
+    "keyed on account and an app header": (
+        {"throttle_key": keyed_on("x-shop-app-install")},
+        "throttle-bypass",
+    ),
+    "keyed on a fingerprint of every header": ({"throttle_key": fingerprint}, "throttle-bypass"),
+    "keyed on account and Content-Length": (
+        {"throttle_key": keyed_on("content-length")},
+        "login-burst",
+    ),
+    # unequal work, or unequal answers
+    "a dummy hash at half the cost": ({"verify_password": half_cost_dummy}, "enumerate-users"),
+    "sleeps instead of a dummy hash": (
+        {"verify_password": sleeps_instead_of_hashing},
+        "enumerate-users",
+    ),
+    "the dummy verified for everyone, then the real hash": (
+        {"verify_password": dummy_first_always},
+        "enumerate-users",
+    ),
+    "statuses differ, same message": ({"failure_response": statuses_differ}, "enumerate-users"),
+    # storage and upgrade
     "salted but fast sha256": (
         {"hash_password": salted_sha256, "verify_password": verify_salted_sha256},
         "crack-dump",
     ),
-    "uniform message, no dummy hash": (
-        {"verify_password": no_dummy_for_unknown_users},
-        "enumerate-users",
+    "argon2id at 19 MiB but one pass": (with_hasher(_p(time_cost=1)), "crack-dump"),
+    "needs_rehash returns None for current hashes": (
+        {"needs_rehash": needs_rehash_falls_through},
+        "customer-login",
     ),
-    "dummy hash at other parameters": (
-        {"verify_password": dummy_made_with_the_defaults},
-        "enumerate-users",
-    ),
-    "messages differ only in the body": ({"failure_response": messages_differ}, "enumerate-users"),
-    "statuses differ, same message": ({"failure_response": statuses_differ}, "enumerate-users"),
-    "never upgrades legacy hashes": ({"needs_rehash": lambda stored_hash: False}, "legacy-upgrade"),
-    "forgets legacy hashes": ({"verify_password": argon2_only}, "old-account-login"),
-    "old sha1 accounts answer fast": ({"verify_password": legacy_fast}, "enumerate-users"),
-    "a dummy hash at half the cost": ({"verify_password": half_cost_dummy}, "enumerate-users"),
-    "upgrades sha1 but not cheap argon2id": (
-        {"needs_rehash": lambda stored_hash: stored_hash.startswith("sha1$")},
+    "needs_rehash asks check_needs_rehash only": (
+        {"needs_rehash": lambda stored_hash: hasher().check_needs_rehash(stored_hash)},
         "legacy-upgrade",
     ),
-    "throttle keyed on account and User-Agent": (
-        {"throttle_key": lambda u, headers, route: f"{u}|{headers.get('user-agent')}"},
-        "throttle-bypass",
-    ),
-    "a budget per route": ({"throttle_key": lambda u, h, route: f"{route}:{u}"}, "brute-force"),
-    "throttle keyed on X-Forwarded-For": (
-        {"throttle_key": lambda username, headers, route: headers.get("x-forwarded-for", "?")},
-        "throttle-bypass",
-    ),
-    "throttle keyed on account and address": (
-        {"throttle_key": lambda u, headers, route: f"{u}|{headers.get('x-forwarded-for')}"},
-        "throttle-bypass",
-    ),
-    "per account, but v1 still exempt": (
-        {"throttle_key": lambda u, h, route: None if route == "/v1/login" else u},
-        "brute-force",
-    ),
-    "one key for everyone": ({"throttle_key": lambda u, h, r: "login"}, "other-account-unaffected"),
-    "a lockout that says 401": (
-        {"failure_response": throttled_looks_like_a_wrong_password},
-        "throttle-bypass",
-    ),
+    "never upgrades legacy hashes": ({"needs_rehash": lambda stored_hash: False}, "legacy-upgrade"),
+    "forgets legacy hashes": ({"verify_password": argon2_only}, "old-account-login"),
     "refuses every password": ({"verify_password": lambda s, p: False}, "customer-login"),
 }
 
 
-@pytest.mark.parametrize("mistake", list(WRONG_DEFENSES))
+@pytest.mark.parametrize("mistake", list(MISTAKES))
 def test_the_grader_catches_a_plausible_wrong_defense(lab03: Lab, mistake: str) -> None:
     """Each mistake fails the grader, on the row that names the mistake."""
-    changes, row = WRONG_DEFENSES[mistake]
-    defend(lab03, **changes)
+    changes, row = MISTAKES[mistake]
+    _caught(lab03, changes, row)
+
+
+def test_a_decision_hook_returning_none_is_reported_by_name_in_the_grade(lab03: Lab) -> None:
+    """The row says which hook returned what, and that it must return True or False."""
+    message = _caught(lab03, {"verify_password": verify_returns_none}, "enumerate-users")
+    assert "verify_password() returned NoneType None" in message and "True or False" in message
+
+
+def _caught(lab: Lab, changes: dict[str, Any], row: str) -> str:
+    defend(lab, **changes)
     with pytest.raises(DefenseBreached) as caught:
-        lab03.grade()
+        lab.grade()
     failed = {failure.id for failure in caught.value.report.failures}
-    assert row in failed
-    assert row in str(caught.value)
+    assert row in failed, caught.value.report
+    assert f"] {row}:" in str(caught.value)
+    return str(caught.value)

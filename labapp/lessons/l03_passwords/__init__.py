@@ -19,10 +19,14 @@ LESSON = Lesson(
     checks=CHECKS,
     hints={
         "defend": (
-            "One PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1) for everything.",
-            "Unknown user: verify against a DUMMY_HASH made once, then return False.",
+            "One PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1) for everything: "
+            "new hashes, checks, and the DUMMY_HASH.",
+            "Unknown user (None) or an old 'sha1$' hash: one HASHER.verify of DUMMY_HASH, made "
+            "once; for sha1, hmac.compare_digest; return a bool.",
+            "The password exactly as sent: no .strip(), .lower(), slicing or normalising.",
             "needs_rehash: True for anything not argon2id, or if check_needs_rehash says so.",
-            "failure_response: one (401, message) for both reasons; throttle_key: the username.",
+            "failure_response: one (401, message) for both reasons; throttle_key: the username, "
+            "nothing else.",
         )
     },
     try_this="Try <code>lab.client.post('/login', json={'username': 'alice', "

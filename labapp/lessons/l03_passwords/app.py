@@ -10,9 +10,9 @@ Security Top 10 2023: API2 Broken Authentication, API9 Improper Inventory Manage
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
-import math
 import re
 import secrets
 import sqlite3
@@ -27,10 +27,10 @@ from pydantic import BaseModel, Field
 from labapp.engine.guard import HookFailed, HookTimeout
 from labapp.engine.spec import Hook, LabState
 from labapp.lessons.common import bearer_token, challenge, load_wordlist
+from labapp.lessons.l03_passwords.attempts import LIMIT, WINDOW, Attempts
+from labapp.lessons.l03_passwords.attempts import SCHEMA as ATTEMPTS_SCHEMA
 
 REALM = "shop"
-LIMIT = 10  # failed logins per throttle key...
-WINDOW = 15 * 60  # ...within this many seconds, then 429 until the oldest of them expires
 BACKUP_DATE = "2024-01-15"
 HIDDEN = "ops-oncall"
 # username, role, created; passwords are drawn at every lab start. frank, grace and the
@@ -54,9 +54,6 @@ SCHEMA = """
 CREATE TABLE accounts (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL,
                        role TEXT NOT NULL, created TEXT NOT NULL);
 CREATE TABLE sessions (token TEXT PRIMARY KEY, username TEXT NOT NULL);
-CREATE TABLE login_attempts (id INTEGER PRIMARY KEY, at REAL NOT NULL, route TEXT NOT NULL,
-                             username TEXT NOT NULL, throttle_key TEXT, outcome TEXT NOT NULL);
-CREATE INDEX attempts_by_key ON login_attempts (throttle_key, outcome, at);
 """
 
 
@@ -72,7 +69,8 @@ def weak_hash_password(password: str) -> str:
 
 
 def weak_verify_password(stored_hash: str | None, password: str) -> bool:
-    """True only for the right password; ``stored_hash`` is None for an unknown username.
+    """True only for the right password (and nothing but True or False); ``stored_hash`` is
+    None for an unknown username.
 
     WEAK on purpose: an unknown user fails at once, faster than a wrong password does.
     Invites user enumeration by timing.
@@ -83,7 +81,8 @@ def weak_verify_password(stored_hash: str | None, password: str) -> bool:
 
 
 def weak_needs_rehash(stored_hash: str) -> bool:
-    """After a successful login, True makes the server store ``hash_password(password)``.
+    """After a successful login, True makes the server store ``hash_password(password)``
+    (True or False, nothing else).
 
     WEAK on purpose: never upgrades, so old fast hashes stay in the database for good.
     """
@@ -114,8 +113,17 @@ def weak_throttle_key(username: str, headers: dict[str, str], route: str) -> str
     return headers.get("x-forwarded-for", "unknown")
 
 
+DECISIONS = ("verify_password", "needs_rehash")  # allow/deny: a bool, never "something truthy"
+
+
+def _hook(weak: Any) -> Hook:
+    name = weak.__name__.removeprefix("weak_")
+    params = tuple(signature(weak).parameters)
+    return Hook(name, params, weak.__doc__ or "", weak, bool if name in DECISIONS else None)
+
+
 HOOKS = tuple(
-    Hook(weak.__name__.removeprefix("weak_"), tuple(signature(weak).parameters), weak.__doc__, weak)
+    _hook(weak)
     for weak in (
         weak_hash_password, weak_verify_password, weak_needs_rehash, weak_failure_response,
         weak_throttle_key,
@@ -142,7 +150,7 @@ def seed(state: LabState) -> None:
     passwords["dave"] = pick(0, len(words), passwords)
     passwords["erin"] = pick(0, len(words), passwords)
     state.store.add_secret(*passwords.values())
-    state.store.executescript(SCHEMA)
+    state.store.executescript(SCHEMA + ATTEMPTS_SCHEMA)
     rows = [(u, weak_hash_password(passwords[u]), role, made) for u, role, made in ACCOUNTS]
     state.store.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?)", rows)
     # A nightly export someone once put on the web server "just for a minute".
@@ -169,8 +177,17 @@ def create_app(state: LabState) -> FastAPI:
     store = state.store
     app = FastAPI(title="Lesson 03 shop login")
 
+    # argon2 is slow and memory-hard on purpose: thirty logins at once would each get a
+    # sliver of two cores (and miss the hooks' deadline on a busy machine). A server bounds
+    # its password checks to its cores and queues the rest; the queue is not the hook's time.
+    argon2_slots = asyncio.Semaphore(2)
+
+    async def slow(hook: str, *args: Any) -> Any:
+        async with argon2_slots:
+            return await state.call(hook, *args)
+
     async def hashed(password: str) -> str:
-        stored = await state.call("hash_password", password)
+        stored = await slow("hash_password", password)
         if not isinstance(stored, str) or not stored:
             raise state.guard.bad_result("hash_password", f"must return a str, not {stored!r:.40}")
         return stored
@@ -183,19 +200,7 @@ def create_app(state: LabState) -> FastAPI:
             raise state.guard.bad_result("failure_response", problem)
         return status, detail
 
-    def record(route: str, username: str, key: str | None, outcome: str) -> None:
-        row = (time.time(), route, username, key, outcome)
-        store.execute("INSERT INTO login_attempts VALUES (NULL, ?, ?, ?, ?, ?)", row)
-
-    def recent_failures(key: str, now: float) -> list[float]:
-        """Failures under ``key`` in the window and since its last success, oldest first."""
-        rows = store.query(
-            "SELECT at FROM login_attempts WHERE throttle_key = ?1 AND outcome = 'failure' "
-            "AND at > ?2 AND at > (SELECT COALESCE(MAX(at), 0) FROM login_attempts "
-            "WHERE throttle_key = ?1 AND outcome = 'success') ORDER BY at",
-            (key, now - WINDOW),
-        )
-        return [row["at"] for row in rows]
+    attempts = Attempts(store)
 
     def earned(route: str, username: str) -> str | None:
         """The flag a login earns, from the true account data: only victims' logins earn one."""
@@ -216,31 +221,28 @@ def create_app(state: LabState) -> FastAPI:
         """Both login routes share this: one policy, whatever the hooks say."""
         username, action, resource = creds.username, f"POST {route}", f"account {creds.username}"
         headers = {name.lower(): value for name, value in request.headers.items()}
+        attempt = None
         try:
             key = await state.call("throttle_key", username, headers, route)
-            key, now = None if key is None else str(key), time.time()
-            recent = recent_failures(key, now) if key is not None else []
-            if len(recent) >= LIMIT:
-                retry = max(1, math.ceil(recent[-LIMIT] + WINDOW - now))
-                record(route, username, key, "throttled")
-                why = f"throttled: {len(recent)} failures under key {key!r}; retry in {retry} s"
+            key = None if key is None else str(key)
+            attempt = attempts.begin(route, username, key)  # counted before the slow check
+            if attempt is None:
+                assert key is not None  # only a counted key runs out
+                counted, retry = attempts.refuse(route, username, key)
+                why = f"throttled: {counted} failures under key {key!r}; retry in {retry} s"
                 store.audit(username, action, resource, "deny", why)
                 status, detail = await failure("throttled")
                 return JSONResponse({"detail": detail}, status, {"Retry-After": str(retry)})
             row = store.one("SELECT password_hash FROM accounts WHERE username = ?", (username,))
             stored = row["password_hash"] if row else None
-            ok = await state.call("verify_password", stored, creds.password)
-            if not isinstance(ok, bool):
-                raise state.guard.bad_result(
-                    "verify_password", f"must return a bool, not {ok!r:.30}"
-                )
+            ok = await slow("verify_password", stored, creds.password)  # a bool
             if row is None or not ok:
                 reason = "unknown-user" if row is None else "wrong-password"
-                record(route, username, key, "failure")
-                n = len(recent) + 1
+                attempts.finish(attempt, "failure")
+                n = attempt.slot
                 tally = f"{n}/{LIMIT} under key {key!r}" if key is not None else "not counted"
                 store.audit(username, action, resource, "deny", f"{reason} ({tally})")
-                if key is not None and n == LIMIT:
+                if n == LIMIT:
                     why = f"{LIMIT} failures in {WINDOW // 60} min: 429 for logins under it"
                     store.audit(username, "lockout", f"throttle key {key}", "deny", why)
                 status, detail = await failure(reason)
@@ -250,11 +252,11 @@ def create_app(state: LabState) -> FastAPI:
                 ):
                     body["support_ref"] = state.flag("enumerate-users")
                 return JSONResponse(body, status)
-            upgraded = await state.call("needs_rehash", stored) is True
+            upgraded = await state.call("needs_rehash", stored)  # a bool
             if upgraded:  # e.g. a legacy hash: replace it now, while we know the password
                 new = (await hashed(creds.password), username)
                 store.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", new)
-            record(route, username, key, "success")
+            attempts.finish(attempt, "success")
             token = secrets.token_urlsafe(24)
             store.add_secret(token)
             store.execute("INSERT INTO sessions VALUES (?, ?)", (token, username))
@@ -266,6 +268,8 @@ def create_app(state: LabState) -> FastAPI:
                 answer["flag"] = state.flag(flag)
             return JSONResponse(answer)
         except (HookFailed, HookTimeout) as exc:
+            if attempt is not None:  # a check that crashed still used up a guess
+                attempts.finish(attempt, "error")
             store.audit(username, action, resource, "error", str(exc))
             raise
 

@@ -1,256 +1,99 @@
 """Lesson 03's battery: the attacks the grader replays and the checks real users need.
 
-Attack rows work on accounts the grader registers for itself (fresh names every run), so a
-grade locks nobody a learner or a later grade needs. Timing is measured only where the
-attack *is* timing (enumerate-users): medians of 16 alternating samples, net of the round
-trip of a request the server rejects before any hook runs, with a generous margin.
+Nothing here reads a clock. What a hash costs is read from the stored hash string (argon2
+records its parameters); whether unknown users cost the same as real ones is *counted*
+(work.py: the argon2 computations each login does), so a correct defense passes on a busy
+machine and a wrong one fails on a quiet one. Online guessing (throttling.py) is judged by
+how many wrong guesses were actually checked.
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets
-import statistics
-import time
 from typing import Any
 
 import httpx
-from argon2 import PasswordHasher, extract_parameters
-from argon2.exceptions import InvalidHashError
 
 from labapp.engine.grading import Attack, Check, Observed
 from labapp.lessons.common import load_wordlist
-
-# OWASP Password Storage Cheat Sheet, argon2id: equivalent (memory KiB, iterations) minimums.
-OWASP_ARGON2ID = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
-SAMPLES = 16  # per side, for the timing comparison
-MARGIN_FLOOR = 0.005  # seconds: timing differences below this are never called a leak
-MARGIN_SHARE = 0.25  # ...nor those below this share of the slower side's cost
-WEAK_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)  # below OWASP
-
-
-def hash_problem(stored: str) -> str | None:
-    """Why ``stored`` is not an adequate password hash today, or None when it is."""
-    if not stored.startswith("$argon2id$"):
-        return f"stored as {stored.split('$')[0] or stored[:9]!r}..., not argon2id"
-    try:
-        p = extract_parameters(stored)
-    except InvalidHashError:
-        return "an argon2id string the library cannot read"
-    if p.parallelism < 1 or not any(
-        p.memory_cost >= m and p.time_cost >= t for m, t in OWASP_ARGON2ID
-    ):
-        return (
-            f"argon2id with m={p.memory_cost} KiB, t={p.time_cost}: below every OWASP "
-            "configuration (m=19456, t=2 is the usual minimum)"
-        )
-    return None
-
-
-def _ip() -> str:
-    """A made-up client address, as any client can claim in X-Forwarded-For."""
-    return f"203.0.113.{secrets.randbelow(254) + 1}, 10.{secrets.randbelow(256)}.0.7"
-
-
-def _login(
-    http: httpx.Client, username: str, password: str, route: str = "/login", xff: str = ""
-) -> httpx.Response:
-    """Log in; with ``xff``, claim to be a new client in every header a client can write."""
-    headers = {}
-    if xff:
-        ip = xff.split(",")[0]
-        headers = {
-            "X-Forwarded-For": xff,
-            "X-Real-IP": ip,
-            "True-Client-IP": ip,
-            "Forwarded": f"for={ip}",
-            "User-Agent": f"grader/{secrets.token_hex(3)}",
-        }
-    return http.post(route, json={"username": username, "password": password}, headers=headers)
-
-
-def _accepted(response: httpx.Response) -> bool:
-    return response.status_code == 200 and "token" in response.json()
-
-
-def _register(http: httpx.Client, password: str = "") -> tuple[str, str]:
-    """A fresh account of the grader's own, registered through the API (hash_password)."""
-    username, password = f"grader-{secrets.token_hex(5)}", password or secrets.token_urlsafe(12)
-    response = http.post("/register", json={"username": username, "password": password})
-    if response.status_code != 201:
-        raise RuntimeError(f"POST /register answered {response.status_code}: {response.text}")
-    return username, password
-
-
-def _insert(lab: Any, stored_for: Any, prefix: str) -> tuple[str, str]:
-    """An account from before the defense, with a hash made by ``stored_for(password)``."""
-    username, password = f"{prefix}-{secrets.token_hex(5)}", secrets.token_urlsafe(12)
-    lab.store.add_secret(password)
-    lab.store.execute(
-        "INSERT INTO accounts VALUES (?, ?, 'customer', '2016-01-01')",
-        (username, stored_for(password)),
-    )
-    return username, password
-
-
-def _sha1(password: str) -> str:
-    return "sha1$" + hashlib.sha1(password.encode(), usedforsecurity=False).hexdigest()
-
-
-def _stored(lab: Any, username: str) -> str:
-    row = lab.store.one("SELECT password_hash FROM accounts WHERE username = ?", (username,))
-    return row["password_hash"] if row else ""
+from labapp.lessons.l03_passwords.attempts import LIMIT
+from labapp.lessons.l03_passwords.enumeration import attack_enumerate_users, attack_legacy_compare
+from labapp.lessons.l03_passwords.hashes import (
+    OWASP_ARGON2I,
+    WEAK_ARGON2,
+    hash_problem,
+    legacy_sha1,
+)
+from labapp.lessons.l03_passwords.throttling import (
+    attack_brute_force,
+    attack_login_burst,
+    attack_throttle_bypass,
+    check_other_account,
+)
+from labapp.lessons.l03_passwords.traffic import (
+    accepted,
+    insert,
+    login,
+    passphrase,
+    register,
+    stored,
+    variants,
+)
 
 
 def attack_crack_dump(lab: Any, http: httpx.Client) -> Observed:
     """Two accounts, one common password: would a dump of their hashes crack or match?"""
     common = next(w for w in load_wordlist() if len(w) >= 9 and w.isalpha())  # "qwertyuiop"
-    users = [_register(http, common)[0] for _ in range(2)]
-    hashes = [_stored(lab, user) for user in users]
+    hashes = [stored(lab, register(http, common)[0]) for _ in range(2)]
     if hashes[0] == hashes[1]:
         return Observed(True, 201, "two accounts, same password, same stored hash: no salt")
-    for stored in hashes:
+    for text in hashes:
         for name in ("md5", "sha1", "sha256"):
             digest = hashlib.new(name, common.encode(), usedforsecurity=False).hexdigest()
-            if digest in stored:
+            if digest in text:
                 return Observed(True, 201, f"the stored hash holds the unsalted {name} of it")
-        problem = hash_problem(stored)
+        problem = hash_problem(text)
         if problem:
             return Observed(True, 201, f"a wordlist password is {problem}")
     return Observed(False, 201, "salted argon2id with OWASP parameters")
 
 
-def _timed(send: Any, *args: Any, **kwargs: Any) -> tuple[httpx.Response, float]:
-    start = time.perf_counter()
-    response = send(*args, **kwargs)
-    return response, time.perf_counter() - start
-
-
-def _cost(http: httpx.Client, usernames: list[str]) -> tuple[float, httpx.Response]:
-    """Median time of a wrong-password login, beyond the round trip, cycling the names."""
-    spent, base = [], []
-    for i in range(SAMPLES):
-        response, elapsed = _timed(
-            _login, http, usernames[i % len(usernames)], "Guess-1234", xff=_ip()
-        )
-        _, trip = _timed(http.post, "/login", json={"username": "x"})  # 422 before any hook
-        if response.status_code >= 500 or response.status_code == 429:
-            return -1.0, response
-        spent.append(elapsed)
-        base.append(trip)
-    return max(0.0, statistics.median(spent) - statistics.median(base)), response
-
-
-def attack_enumerate_users(lab: Any, http: httpx.Client) -> Observed:
-    """Unknown user vs known user with a wrong password: any difference names accounts.
-
-    Known users of both kinds: new (argon2id) and from before the defense (sha1): an old
-    account that answers fast gives itself away as surely as a message does.
-    """
-    kinds = {
-        "unknown user": [f"nobody-{secrets.token_hex(5)}" for _ in range(SAMPLES)],
-        "new account, wrong password": [_register(http)[0] for _ in range(2)],
-        "old sha1 account, wrong password": [_insert(lab, _sha1, "old")[0] for _ in range(2)],
-    }  # at most 8 failures per account: under the throttle's limit
-    costs, answers = {}, {}
-    for kind, names in kinds.items():
-        costs[kind], answers[kind] = _cost(http, names)
-        if costs[kind] < 0:
-            status = answers[kind].status_code
-            if status >= 500:
-                return Observed(False, status, f"{kind}: a server error")
-            why = "429 after at most 8 failures per account (a throttle key everyone shares?)"
-            return Observed(True, status, f"{kind}: {why}, so enumeration was not ruled out")
-    unknown = answers["unknown user"]
-    for kind, response in answers.items():
-        if (response.status_code, response.content) != (unknown.status_code, unknown.content):
-            return Observed(
-                True,
-                response.status_code,
-                f"unknown user: {unknown.status_code} {unknown.text[:60]}; "
-                f"{kind}: {response.status_code} {response.text[:60]}",
-            )
-    slowest = max(costs.values())
-    allowed = max(MARGIN_FLOOR, MARGIN_SHARE * slowest)
-    spread = slowest - min(costs.values())
-    shown = ", ".join(f"{kind} {cost * 1000:.1f} ms" for kind, cost in costs.items())
-    detail = (
-        f"same status and body; median time beyond the round trip: {shown} "
-        f"(a spread of {allowed * 1000:.1f} ms or more gives accounts away)"
-    )
-    return Observed(spread >= allowed, unknown.status_code, detail)
-
-
-def _guesses(http: httpx.Client, username: str, route: str, rotate: bool) -> httpx.Response | None:
-    """20 wrong guesses; the first response that let a wrong guess in, if any."""
-    for i in range(20):
-        response = _login(http, username, f"Guess-{i:02d}!", route, _ip() if rotate else "")
-        if _accepted(response):
-            return response
-    return None
-
-
-def attack_brute_force(lab: Any, http: httpx.Client) -> Observed:
-    """20 wrong guesses on the old /v1/login, then the right password; and 6 + 6 guesses
-    split across both routes (one budget per account, not per route)."""
-    username, password = _register(http)
-    if _guesses(http, username, "/v1/login", rotate=False):
-        return Observed(True, 200, "a wrong password was accepted")
-    final = _login(http, username, password, "/v1/login")
-    if final.status_code >= 500:
-        return Observed(False, final.status_code)
-    if _accepted(final):
-        return Observed(True, 200, "after 20 wrong guesses on /v1/login the right one still got in")
-    username, password = _register(http)
-    for i in range(12):
-        _login(http, username, f"Guess-{i:02d}!", ("/login", "/v1/login")[i % 2])
-    final = _login(http, username, password, "/login")
-    if _accepted(final):
-        return Observed(
-            True,
-            200,
-            "6 guesses on each route, then the right one got in: each route has its own budget",
-        )
-    return Observed(False, final.status_code, "the right password was refused after the guesses")
-
-
-def attack_throttle_bypass(lab: Any, http: httpx.Client) -> Observed:
-    """20 wrong guesses on /login, each from a 'different' X-Forwarded-For, then the right one."""
-    username, password = _register(http)
-    if _guesses(http, username, "/login", rotate=True):
-        return Observed(True, 200, "a wrong password was accepted")
-    final = _login(http, username, password, "/login", _ip())
-    if final.status_code >= 500:
-        return Observed(False, final.status_code)
-    if _accepted(final):
-        return Observed(True, 200, "a new X-Forwarded-For per guess reset the limit every time")
-    if final.status_code != 429 or not final.headers.get("retry-after", "").isdigit():
-        return Observed(True, final.status_code, "refused, but not with 429 and Retry-After")
-    return Observed(False, 429, f"429, Retry-After: {final.headers['retry-after']} s")
-
-
 def attack_legacy_upgrade(lab: Any, http: httpx.Client) -> Observed:
-    """Users with an old 'sha1$...' hash, and with a too-cheap argon2id one, log in: both
-    hashes must be replaced by argon2id with today's parameters."""
-    for label, make in (("a sha1", _sha1), ("a cheap argon2id", WEAK_ARGON2.hash)):
-        username, password = _insert(lab, make, "legacy")
-        response = _login(http, username, password)
-        if not _accepted(response):
+    """Users with a sha1, a too-cheap argon2id and an argon2i hash log in: each hash must be
+    replaced by argon2id with today's parameters, and the password still work."""
+    makers = (("a sha1", legacy_sha1), ("a cheap argon2id", WEAK_ARGON2.hash))
+    for label, make in (*makers, ("an argon2i", OWASP_ARGON2I.hash)):
+        username, password = insert(lab, make, "legacy")
+        response = login(http, username, password)
+        if not accepted(response):
             why = " (429: is your throttle key shared by everyone?)" * (response.status_code == 429)
             return Observed(
                 True, response.status_code, f"a user with {label} hash could not log in{why}"
             )
-        problem = hash_problem(_stored(lab, username))
+        upgraded = stored(lab, username)
+        problem = hash_problem(upgraded)
         if problem:
             return Observed(
                 True, 200, f"after logging in, a user with {label} hash is still {problem}"
             )
-    return Observed(False, 200, "both upgraded to argon2id with OWASP parameters at login")
+        again = login(http, username, password, "/v1/login")
+        if not accepted(again):
+            return Observed(
+                True, again.status_code, f"after its upgrade, {label} user could not log in"
+            )
+        if stored(lab, username) != upgraded:
+            return Observed(
+                True,
+                200,
+                "a hash made a moment ago at today's parameters was made again at the "
+                "next login: needs_rehash must say False then (each login would hash twice)",
+            )
+    return Observed(False, 200, "all three upgraded to argon2id with OWASP parameters at login")
 
 
 def _logs_in(http: httpx.Client, who: tuple[str, str], route: str = "/login") -> Observed:
-    response = _login(http, *who, route)
-    return Observed(_accepted(response), response.status_code, f"{who[0]} on {route}")
+    response = login(http, *who, route)
+    return Observed(accepted(response), response.status_code, f"{who[0]} on {route}")
 
 
 # Legitimate checks use fresh accounts too: a failed grade that locked a seeded user out
@@ -258,9 +101,9 @@ def _logs_in(http: httpx.Client, who: tuple[str, str], route: str = "/login") ->
 
 
 def check_customer(lab: Any, http: httpx.Client) -> Observed:
-    who = _register(http)
-    response = _login(http, *who)
-    if not _accepted(response):
+    who = register(http)
+    response = login(http, *who)
+    if not accepted(response):
         return Observed(False, response.status_code, "a customer's login")
     me = http.get("/me", headers={"Authorization": f"Bearer {response.json()['token']}"})
     worked = me.status_code == 200 and me.json().get("username") == who[0]
@@ -268,31 +111,58 @@ def check_customer(lab: Any, http: httpx.Client) -> Observed:
 
 
 def check_wrong_password(lab: Any, http: httpx.Client) -> Observed:
-    who = _register(http)
-    wrong = _login(http, who[0], who[1] + "x")
-    if wrong.status_code in (200, 429) or wrong.status_code >= 500:
-        return Observed(False, wrong.status_code, "a wrong password must get a 4xx, not this")
+    who = register(http)
+    wrong = login(http, who[0], who[1] + "x")
+    if wrong.status_code != 401:
+        return Observed(False, wrong.status_code, "a wrong password must get 401, not this")
     return _logs_in(http, who)  # and the right one right after (which resets the count)
 
 
 def check_old_account(lab: Any, http: httpx.Client) -> Observed:
-    who = _insert(lab, _sha1, "since2016")
+    who = insert(lab, legacy_sha1, "since2016")
     seen = _logs_in(http, who)
     return _logs_in(http, who, "/v1/login") if seen.succeeded else seen
 
 
 def check_register(lab: Any, http: httpx.Client) -> Observed:
-    return _logs_in(http, _register(http))
+    return _logs_in(http, register(http))
 
 
-def check_other_account(lab: Any, http: httpx.Client) -> Observed:
-    """Someone hammers one account until it is throttled; another must not notice."""
-    victim, _ = _register(http)
-    bystander = _register(http)
-    for i in range(12):
-        _login(http, victim, f"Guess-{i:02d}!")
-    seen = _logs_in(http, bystander)
-    return _logs_in(http, bystander, "/v1/login") if seen.succeeded else seen
+def _near_misses(http: httpx.Client, username: str, password: str) -> Observed | None:
+    """What went wrong trying each near miss of ``password`` and, after every 9 of them
+    (under the limit of 10), the password itself (which resets the count); None: nothing."""
+    tries = variants(password)
+    for start in range(0, len(tries), LIMIT - 1):
+        for how, guess in tries[start : start + LIMIT - 1]:
+            response = login(http, username, guess)
+            if response.status_code == 429:
+                why = "429 before 10 failures on one account (a throttle key everyone shares?)"
+                return Observed(False, 429, why)
+            if response.status_code != 401:
+                wrong = "logged in too" if accepted(response) else "got no 401"
+                return Observed(False, response.status_code, f"the passphrase {how} {wrong}")
+        for route in ("/login", "/v1/login"):
+            response = login(http, username, password, route)
+            if not accepted(response):
+                why = f"the passphrase itself, exactly as set, on {route}"
+                return Observed(False, response.status_code, why)
+    return None
+
+
+def check_exact_password(lab: Any, http: httpx.Client) -> Observed:
+    """A long passphrase logs in exactly as set, on a new and an old sha1 account, and none
+    of its near misses does (case, spaces, truncation, Unicode forms): ASVS 5.0 6.2.8."""
+    password = passphrase()
+    accounts = {
+        "a new account": register(http, password)[0],
+        "an old sha1 account": insert(lab, legacy_sha1, "old", password)[0],
+    }
+    for kind, username in accounts.items():
+        seen = _near_misses(http, username, password)
+        if seen is not None:
+            return Observed(False, seen.status, f"{kind}: {seen.detail}")
+    misses = 2 * len(variants(password))
+    return Observed(True, 200, f"the passphrase logged in; all {misses} near misses were refused")
 
 
 ATTACKS = (
@@ -304,19 +174,29 @@ ATTACKS = (
             "SHA-1 every word of load_wordlist() and look the dump's hashes up in the result.",
         ),
         attack_crack_dump,
-        fix="hash_password: argon2id with OWASP's parameters (PasswordHasher(time_cost=2, "
-        "memory_cost=19456, parallelism=1)); it salts every hash for you.",
+        fix="hash_password: HASHER.hash(password), argon2id with OWASP's parameters "
+        "(PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)) and its default "
+        "16-byte salt and 32-byte hash.",
     ),
     Attack(
         "enumerate-users",
-        "unknown user vs wrong password: status, body, and median response time",
+        "unknown user vs wrong password (new and old accounts): status, body, and argon2 work",
         (
             "Log in as a made-up user, then as alice with a wrong password: compare the answers.",
             "Try every name in CANDIDATES on /v1/login; the one that answers differently exists.",
         ),
         attack_enumerate_users,
-        fix="failure_response: one (401, message) for both reasons; verify_password: for None, "
-        "verify against a DUMMY_HASH so an unknown user costs the same time.",
+        fix="failure_response: one (401, message) for both reasons; verify_password: for None "
+        "and for old sha1 hashes, one HASHER.verify of DUMMY_HASH (made once, by HASHER), "
+        "exactly the work a real check does.",
+    ),
+    Attack(
+        "legacy-compare",
+        "an old sha1 account and a wrong password: digests compared with hmac.compare_digest",
+        ("How does the weak verify_password compare an old hash?",),
+        attack_legacy_compare,
+        fix="verify_password: compare old 'sha1$' hashes with hmac.compare_digest, never ==.",
+        flag=False,
     ),
     Attack(
         "brute-force",
@@ -330,23 +210,33 @@ ATTACKS = (
     ),
     Attack(
         "throttle-bypass",
-        "20 wrong guesses on /login, each from a 'new client' (X-Forwarded-For, X-Real-IP, "
-        "User-Agent...), then the right one",
+        "20 wrong guesses on /login, each from a 'new client' (X-Forwarded-For, Host, "
+        "User-Agent, every header a client writes), then the right one",
         (
             "What does throttle_key count failures under? Who writes that header?",
             "Send X-Forwarded-For: 203.0.113.<n> with a new n for every guess at grace.",
         ),
         attack_throttle_bypass,
-        fix="throttle_key: count failures per account (the username), not per a header the "
-        "client writes.",
+        fix="throttle_key: count failures per account (the username), never per a header "
+        "the client writes.",
+    ),
+    Attack(
+        "login-burst",
+        "30 wrong guesses at one account sent at once on both routes: at most 10 are checked",
+        ("What if all the guesses arrive before the first failure is counted?",),
+        attack_login_burst,
+        fix="throttle_key: the username, whatever the route or the headers, so that every "
+        "guess at one account draws on one budget.",
+        flag=False,
     ),
     Attack(
         "legacy-upgrade",
-        "users with a sha1 and a cheap argon2id hash log in: both must become OWASP argon2id",
+        "users with a sha1, a cheap argon2id and an argon2i hash log in: each must become "
+        "OWASP argon2id, once",
         ("needs_rehash says False for everything.",),
         attack_legacy_upgrade,
         fix="verify_password must still accept 'sha1$' hashes; needs_rehash: True for "
-        "anything that is not argon2id (or when PasswordHasher.check_needs_rehash says so).",
+        "anything that is not argon2id or when HASHER.check_needs_rehash says so, else False.",
         flag=False,
     ),
 )
@@ -355,8 +245,10 @@ CHECKS = (
     Check("customer-login", "a customer logs in and the token works on GET /me", check_customer),
     Check(
         "wrong-password-refused",
-        "a wrong password is refused (a 4xx, not 429), then the right one works",
+        "a wrong password gets 401, then the right one works",
         check_wrong_password,
+        hint="failure_response: (401, message) for a wrong password (and 429 only when "
+        "throttled); then the right password must still log in.",
     ),
     Check(
         "old-account-login",
@@ -364,6 +256,14 @@ CHECKS = (
         check_old_account,
     ),
     Check("register-then-login", "a new customer registers, then logs in", check_register),
+    Check(
+        "exact-password",
+        "a long passphrase (spaces, accents, capitals) logs in as set; 12 near misses do not",
+        check_exact_password,
+        hint="hash_password and verify_password: use the password exactly as received, "
+        "whatever its length (up to 1024) or characters: no .lower(), .strip(), slicing or "
+        "unicodedata.normalize (ASVS 5.0 6.2.8).",
+    ),
     Check(
         "other-account-unaffected",
         "after one account is throttled, another still logs in on both routes",
