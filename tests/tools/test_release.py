@@ -40,14 +40,12 @@ KNOWN_LEAKS = {
     "labapp/lessons/l07_tls/app.py": {_TLS_SERVER, _TLS_CHAIN},
     # The `fix=` text of the old-tls attack, shown to learners in the grader's report.
     "labapp/lessons/l07_tls/battery.py": {_TLS_12},
-    # The battery's forged key: body plus a checksum that fits, like a minted key.
-    "labapp/lessons/l02_api_keys/battery.py": {'return f"{body}_{checksum(body)}"'},
     # The weak failure_response's throttle message, which the answer keeps.
     "labapp/lessons/l03_passwords/app.py": {
         'return 429, "too many failed logins; try again later"'
     },
     # A generic check on a JSON body.
-    "labapp/lessons/l04_jwt/battery.py": {'if "flag" in response.json():'},
+    "labapp/lessons/l04_jwt/replay.py": {'if "flag" in response.json():'},
     # The weak rotate's lookup, which the answer keeps.
     "labapp/lessons/l05_refresh/weak.py": {'if record is None or record["revoked"]:'},
 }
@@ -129,6 +127,13 @@ def test_no_solution_text_reaches_the_release(out: Path) -> None:
         known = KNOWN_LEAKS.get(path.relative_to(out).as_posix(), set())
         found = {line for line in telling - known if line in text}
         assert not found, f"solution lines in {path}: {sorted(found)}"
+
+
+def test_every_known_leak_is_still_where_the_list_says() -> None:
+    """The list of reviewed leaks stays honest: an entry that no longer matches is removed."""
+    for path, lines in KNOWN_LEAKS.items():
+        text = (ROOT / path).read_text(encoding="utf-8")
+        assert all(line in text for line in lines), path
 
 
 def test_the_release_notebooks_are_the_repository_notebooks(out: Path) -> None:
