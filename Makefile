@@ -22,7 +22,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --no-browser --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests solutions --nbval-lax
+	$(BIN)/python -m pytest -n auto --dist loadscope tests solutions --nbval-lax
 
 check: $(STAMP)
 	$(BIN)/labapp notebooks --check

@@ -85,9 +85,9 @@ def release_readme(text: str) -> str:
     )
 
 
-# What only the course's own suite uses (a browser test, the fuzzer): learners would only
-# download them.
-COURSE_ONLY = ("playwright", "schemathesis")
+# What only the course's own suite uses (a browser test, the fuzzer, parallel workers):
+# learners would only download them.
+COURSE_ONLY = ("playwright", "schemathesis", "pytest-xdist")
 
 
 def release_pyproject(text: str) -> str:

@@ -176,7 +176,7 @@ def test_the_release_makefile_grades_the_learners_notebooks(out: Path) -> None:
     ).stdout
     assert "-m pytest --nbval-lax notebooks" in plan
     # The repository's own Makefile is untouched.
-    assert "pytest tests solutions" in (ROOT / "Makefile").read_text()
+    assert "--dist loadscope tests solutions" in (ROOT / "Makefile").read_text()
 
 
 def test_a_non_empty_out_needs_force_and_keeps_what_is_not_ours(tmp_path: Path, capsys) -> None:
