@@ -111,6 +111,7 @@ def create_app(state: LabState) -> FastAPI:
     store, tokens, ledger = state.store, TokenStore(state.store), Ledger()
     app = FastAPI(title="Lesson 05 notes API")
     app.state.ledger = ledger  # the battery reads what really happened from here
+    app.state.tokens = tokens  # and times its race with it (TokenStore.racing)
     victim: dict[str, Any] = {"refresh": None}
 
     async def issue(username: str, family: str) -> dict[str, Any]:

@@ -206,11 +206,12 @@ def _burst(http: httpx.Client, token: str) -> list[httpx.Response]:
 
 
 def attack_race(lab: Any, http: httpx.Client) -> Observed:
-    ledger = lab.server.app.state.ledger
+    ledger, store = lab.server.app.state.ledger, lab.server.app.state.tokens
     unclaimed = ledger.unclaimed
     for _ in range(BURSTS):
         tokens = login(lab, http)
-        answers = _burst(http, tokens["refresh_token"])
+        with store.racing(RACERS):  # every racer reads before any acts: the widest race
+            answers = _burst(http, tokens["refresh_token"])
         if ledger.peak[digest(tokens["refresh_token"])] > 1:
             break  # the requests really did overlap: judge this burst
     wins = [a.json() for a in answers if a.is_success]
