@@ -2,10 +2,10 @@
 hand-made set of the inputs it does not generate (lone surrogates, huge and deep JSON...).
 
 Each lab is fuzzed with its weak defaults, anonymously and signed in, and with the solution
-notebook's defense, signed in. ``make test`` runs a bounded number of examples per route
-(LABAPP_FUZZ_EXAMPLES, default 6); ``make fuzz`` runs many more. A 5xx is reported with the
-request that caused it; none is allowed (the only 5xx a lab may give is a *learner's* hook
-failing, and no learner code runs here).
+notebook's defense, signed in. ``make test`` runs 20 examples per route, the same every run
+(LABAPP_FUZZ_EXAMPLES); ``make fuzz`` runs 500, new ones each time. A 5xx is reported with
+the request that caused it; none is allowed (the only 5xx a lab may give is a *learner's*
+hook failing, and no learner code runs here).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from labapp.lessons import all_lessons
 from labapp.tools import authoring
 from tests.conftest import ROOT
 
-EXAMPLES = int(os.environ.get("LABAPP_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("LABAPP_FUZZ_EXAMPLES", "20"))
 # The bounded run of `make test` draws the same examples every time (a CI run never flakes);
 # `make fuzz` sets LABAPP_FUZZ_RANDOM=1 to explore new ones on each run.
 DERANDOMIZE = os.environ.get("LABAPP_FUZZ_RANDOM") != "1"
