@@ -19,7 +19,13 @@ def start_lab(lesson_id: str, *, host: str = LOOPBACK, tls: bool = False) -> Lab
     name. ``tls=True`` serves the lab over HTTPS with a certificate from a CA made for this
     lab (``lab.ca_file``); lab.client and the graders trust that CA. Lessons that teach TLS
     always do. Re-running the cell is safe: it stops this kernel's previous lab of the same
-    lesson. Every flag captured and defense passed is saved in the progress file.
+    lesson. Every flag captured, defense passed and hint shown is saved in the progress file.
     """
     __tracebackhide__ = True
-    return start(get_lesson(lesson_id), host=host, tls=tls, record=progress.record)
+    return start(
+        get_lesson(lesson_id),
+        host=host,
+        tls=tls,
+        record=progress.record,
+        record_hint=progress.record_hint,
+    )

@@ -13,6 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from labapp.lessons import all_lessons, get_lesson
 from tests.conftest import ROOT
 
+REAL_FLAG = re.compile(r"FLAG\{[\w-]+:[\w-]+:[0-9a-f]{8,}\}")
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 LEARNER = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -95,6 +96,14 @@ def test_an_untouched_learner_notebook_fails_exactly_in_its_graders(path: Path) 
     ]
     assert failed_elsewhere == []
     assert passing_graders == []
+    # No cell a learner runs before solving an exercise shows a flag (or answer) for free.
+    shown = [
+        cell.source.splitlines()[0]
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if REAL_FLAG.search(str(output))
+    ]
+    assert shown == [], f"cells that print a flag without an exploit: {shown}"
 
 
 @pytest.mark.notebook

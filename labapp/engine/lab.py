@@ -41,10 +41,22 @@ from labapp.engine.tls import LAB_NAMES, CourseCA, server_context
 # Told of each exercise done: (lesson id, exercise name). labapp.start_lab passes the
 # progress file's ``record``; the engine itself keeps no score.
 Recorder = Callable[[str, str], object]
+# Told of each hint shown: (lesson id, exercise name, tier 1..n), so an instructor sees who
+# needed the recipe. labapp.start_lab passes the progress file's ``record_hint``.
+HintRecorder = Callable[[str, str, int], object]
+
+# An attack's or a quiz's three hints, in order: where to look, the technique by name (with
+# its reference), the concrete steps. Discovery first; the recipe only when asked for.
+TIERS = ("nudge", "technique", "steps")
 
 
 def start(
-    lesson: Lesson, *, host: str = LOOPBACK, tls: bool = False, record: Recorder | None = None
+    lesson: Lesson,
+    *,
+    host: str = LOOPBACK,
+    tls: bool = False,
+    record: Recorder | None = None,
+    record_hint: HintRecorder | None = None,
 ) -> Lab:
     """Start the lab server of a lesson and return the :class:`Lab` that drives it.
 
@@ -57,7 +69,7 @@ def start(
     old = registry.take(lesson.id)
     if old is not None:
         old.stop()
-    lab = Lab(lesson, tls=tls, record=record)
+    lab = Lab(lesson, tls=tls, record=record, record_hint=record_hint)
     registry.put(lesson.id, lab)
     return lab
 
@@ -83,10 +95,16 @@ class Lab:
     """A running lab: its URL, an HTTP client, seeded users, and the exercise graders."""
 
     def __init__(
-        self, lesson: Lesson, *, tls: bool = False, record: Recorder | None = None
+        self,
+        lesson: Lesson,
+        *,
+        tls: bool = False,
+        record: Recorder | None = None,
+        record_hint: HintRecorder | None = None,
     ) -> None:
         self.lesson = lesson
         self._record = record or (lambda lesson_id, exercise: None)
+        self._record_hint = record_hint or (lambda lesson_id, exercise, tier: None)
         self._tmp = tempfile.TemporaryDirectory(prefix=f"lab-{lesson.id}-")
         self.workdir = Path(self._tmp.name)
         self.store = Store(self.workdir / "lab.sqlite3")
@@ -282,7 +300,11 @@ class Lab:
         return report
 
     def hint(self, name: str) -> None:
-        """Print the next hint for an exercise, one at a time."""
+        """Print the next hint for an exercise, one at a time.
+
+        An attack's hints are a ladder: a nudge (where to look), the technique (by name, with
+        its reference), then the steps. Each hint shown is recorded in the progress file.
+        """
         __tracebackhide__ = True
         hints = self.lesson.all_hints()
         if name not in hints:
@@ -297,7 +319,9 @@ class Lab:
             )
             return
         self._hints_shown[name] = shown + 1
-        print(f"Hint {shown + 1}/{len(steps)} for {name!r}: {steps[shown]}")
+        tier = f" ({TIERS[shown]})" if name in self.lesson.ladders() else ""
+        print(f"Hint {shown + 1}/{len(steps)}{tier} for {name!r}: {steps[shown]}")
+        self._record_hint(self.lesson.id, name, shown + 1)
 
     def audit(self, decision: str | None = None) -> AuditLog:
         """The server's record of every authentication and authorization decision.

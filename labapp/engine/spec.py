@@ -77,6 +77,10 @@ class Lesson:
     def flag_names(self) -> tuple[str, ...]:
         return tuple(a.id for a in self.attacks if a.flag)
 
+    def ladders(self) -> tuple[str, ...]:
+        """The exercises whose hints are a ladder of three: every flag and every quiz."""
+        return self.flag_names + tuple(q.id for q in self.quizzes)
+
     def all_hints(self) -> dict[str, tuple[str, ...]]:
         found = {a.id: a.hints for a in self.attacks}
         found.update({q.id: q.hints for q in self.quizzes})

@@ -21,7 +21,10 @@ What it holds
 -------------
 ``{"version": 1, "lessons": {"01-unprotected": {"read-all-orders": {"done_at": "<UTC ISO>"}}}}``:
 an exercise is a flag name, a quiz id, or ``"defend"`` (a passing ``lab.grade()``);
-``done_at`` is the first time it was done (until the lesson is reset).
+``done_at`` is the first time it was done (until the lesson is reset). Hints shown with
+``lab.hint(name)`` are kept beside them, the highest tier seen per exercise:
+``"hints": {"04-jwt": {"alg-none": {"tier": 2, "at": "<UTC ISO>"}}}`` (tier 3 of an attack is
+its steps: the recipe). Files without ``"hints"`` are valid; it appears with the first hint.
 
 How it is written
 -----------------
@@ -131,6 +134,13 @@ def _validate(data: Any) -> dict[str, Any]:
         for exercise, entry in done.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("done_at"), str):
                 raise CorruptProgress(f"{lesson} {exercise!r} has no 'done_at' time")
+    hints = data.get("hints", {})
+    if not isinstance(hints, dict) or not all(
+        isinstance(seen, dict)
+        and all(isinstance(e, dict) and type(e.get("tier")) is int for e in seen.values())
+        for seen in hints.values()
+    ):
+        raise CorruptProgress("'hints' is not an object of {lesson: {exercise: {tier}}}")
     return data
 
 
@@ -277,11 +287,51 @@ def record(lesson_id: str, exercise: str, *, path: str | os.PathLike[str] | None
         return False
 
 
+def hints(path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, int]]:
+    """The highest hint tier seen per exercise: ``{lesson_id: {exercise: tier}}``."""
+    target = Path(path) if path is not None else progress_path()
+    try:
+        with _locked(target):
+            data = _read(target, set_aside=True)
+    except OSError:
+        data = _read(target, set_aside=False)
+    return {
+        lesson: {exercise: entry["tier"] for exercise, entry in seen.items()}
+        for lesson, seen in data.get("hints", {}).items()
+    }
+
+
+def record_hint(
+    lesson_id: str, exercise: str, tier: int, *, path: str | os.PathLike[str] | None = None
+) -> bool:
+    """Note that hint ``tier`` of ``exercise`` was shown. Never raises (warns once)."""
+    target = Path(path) if path is not None else None
+    try:
+        target = target or progress_path()
+
+        def mark(data: dict[str, Any]) -> bool:
+            seen = data.setdefault("hints", {}).setdefault(lesson_id, {})
+            if seen.get(exercise, {}).get("tier", 0) >= tier:
+                return False
+            seen[exercise] = {"tier": tier, "at": _now()}
+            return True
+
+        _update(target, mark)
+        return True
+    except Exception as exc:  # recording must never break the lab
+        where = str(target) if target is not None else f"${ENV} / course folder"
+        _warn(
+            f"labapp: could not save your progress to {where} ({type(exc).__name__}: {exc}).",
+            key=(where, "write"),
+        )
+        return False
+
+
 def reset(lesson_id: str, *, path: str | os.PathLike[str] | None = None) -> int:
     """Clear one lesson's progress (``"01-unprotected"``, ``"01"`` or its notebook name).
 
-    Returns how many exercises were cleared. An unknown lesson raises UnknownLesson, which
-    lists the valid ids.
+    Returns how many exercises were cleared (their hints are cleared too). An unknown
+    lesson raises UnknownLesson, which lists the valid ids.
     """
     lesson = get_lesson(lesson_id)
     target = Path(path) if path is not None else progress_path()
@@ -290,7 +340,8 @@ def reset(lesson_id: str, *, path: str | os.PathLike[str] | None = None) -> int:
     def clear(data: dict[str, Any]) -> bool:
         nonlocal cleared
         cleared = len(data["lessons"].pop(lesson.id, {}))
-        return cleared > 0
+        hinted = data.get("hints", {}).pop(lesson.id, None)
+        return cleared > 0 or bool(hinted)
 
     _update(target, clear)
     print(f"Cleared lesson {lesson.id}: {cleared} exercise(s) marked not done in {target}.")
@@ -314,6 +365,14 @@ class Item:
     kind: str
     name: str
     done_at: str | None
+    hints: int = 0  # the highest hint tier seen
+    ladder: int = 0  # how many hints the exercise has
+
+    def hints_text(self) -> str:
+        if not self.hints:
+            return ""
+        recipe = " (steps)" if self.ladder == 3 and self.hints == 3 else ""
+        return f"hints {self.hints}/{self.ladder}{recipe}"
 
     @property
     def done(self) -> bool:
@@ -361,7 +420,8 @@ class Scoreboard:
             lines.append(f"{lesson.id:20} {lesson.done}/{len(lesson.items)}  {lesson.title}")
             for item in lesson.items:
                 mark = "✓" if item.done else "·"
-                lines.append(f"  {mark} {item.kind:6} {item.name:24} {item.when()}".rstrip())
+                line = f"  {mark} {item.kind:6} {item.name:24} {item.when():16} {item.hints_text()}"
+                lines.append(line.rstrip())
         lines.append(f"Total: {self.done}/{self.total} exercises done")
         return "\n".join(lines)
 
@@ -381,12 +441,13 @@ class Scoreboard:
                 rows.append(
                     f"<tr><td style='color:{colour};text-align:center'>{mark}</td>"
                     f"<td>{e(item.kind)}</td><td><code>{e(item.name)}</code></td>"
-                    f"<td>{e(item.when())}</td></tr>"
+                    f"<td>{e(item.when())}</td><td>{e(item.hints_text())}</td></tr>"
                 )
         return (
             f"<div><p><b>Your progress: {self.done}/{self.total} exercises done</b> "
             f"<small>(saved in <code>{e(str(self.path))}</code>)</small></p>"
-            f"<table><thead><tr><th></th><th>kind</th><th>exercise</th><th>done at</th></tr>"
+            "<table><thead><tr><th></th><th>kind</th><th>exercise</th><th>done at</th>"
+            "<th>hints used</th></tr>"
             f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
         )
 
@@ -395,11 +456,20 @@ def scoreboard(path: str | os.PathLike[str] | None = None) -> Scoreboard:
     """The scoreboard of the course, read from the progress file."""
     target = Path(path) if path is not None else progress_path()
     done = load(target)
+    seen = hints(target)
     scores = []
     for lesson in all_lessons():
         mine = done.get(lesson.id, {})
+        tiers = seen.get(lesson.id, {})
+        ladders = lesson.all_hints()
         items = tuple(
-            Item(kind, name, mine[name]["done_at"] if name in mine else None)
+            Item(
+                kind,
+                name,
+                mine[name]["done_at"] if name in mine else None,
+                tiers.get(name, 0),
+                len(ladders.get(name, ())),
+            )
             for kind, name in exercises(lesson)
         )
         scores.append(LessonScore(lesson.id, lesson.title, items))
