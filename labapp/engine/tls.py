@@ -1,7 +1,8 @@
 """TLS for labs: a throwaway CA per lab, certificates, the peer certificate for the app, a relay.
 
-- :class:`CourseCA` makes the lab's CA with trustme and issues certificates as PEM files in
-  the lab's folder (good, wrong-name and expired ones, and client certificates).
+- :class:`CourseCA` makes the lab's CA (with ``cryptography``, shaped like a real private CA)
+  and issues certificates as PEM files in the lab's folder (good, wrong-name and expired
+  ones, and client certificates).
 - :class:`TLSProtocol` is uvicorn's h11 protocol plus the ASGI TLS extension: uvicorn does
   not give the app the client certificate, so this reads it from the handshake.
 - :class:`Relay` is a small TCP proxy on loopback that keeps the bytes it forwards, to
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import ipaddress
 import socket
 import ssl
 import threading
@@ -20,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import trustme
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from labapp.engine.loopback import LOOPBACK
@@ -40,35 +43,155 @@ class CertFiles:
 
 
 class CourseCA:
-    """A certificate authority made for one lab; its files live in ``folder``."""
+    """A certificate authority made for one lab; its files live in ``folder``.
 
-    def __init__(self, folder: Path, name: str = "Course lab CA") -> None:
+    Built like a real private CA, so what a learner inspects looks like one: an EC P-256
+    root with a name and an organisation, valid for a year from today; leaf certificates
+    valid for 90 days (servers) or 30 days (clients), issued now, with the extensions a
+    strict verifier wants (basic constraints, key usage, extended key usage, key ids).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        name: str = "Northwind Systems Issuing CA G1",
+        organization: str | None = None,
+    ) -> None:
         self.folder = folder
+        self.name = name
+        self.organization = organization or ORGANIZATION
         folder.mkdir(parents=True, exist_ok=True)
-        self._ca = trustme.CA(organization_name=name)
+        now = _now()
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        subject = _name(name, self.organization)
+        public = self._key.public_key()
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=CA_AGE_DAYS))
+            .not_valid_after(now + datetime.timedelta(days=365 - CA_AGE_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_usage(cert_sign=True), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False
+            )
+            .sign(self._key, hashes.SHA256())
+        )
         self.ca_file = folder / f"{_slug(name)}.pem"
-        self._ca.cert_pem.write_to_path(str(self.ca_file))
+        self.ca_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
     def issue(
-        self, label: str, *names: str, common_name: str | None = None, expired: bool = False
+        self,
+        label: str,
+        *names: str,
+        common_name: str | None = None,
+        expired: bool = False,
+        days: int | None = None,
     ) -> CertFiles:
-        """Issue a certificate for ``names`` (hosts or IPs) and/or ``common_name``."""
-        now = datetime.datetime.now(datetime.timezone.utc)
-        window = {}
-        if expired:  # valid for a day, ended a week ago
-            window = {
-                "not_before": now - datetime.timedelta(days=8),
-                "not_after": now - datetime.timedelta(days=7),
-            }
-        cert = self._ca.issue_cert(*names, common_name=common_name, **window)
+        """Issue a certificate for ``names`` (hosts or IPs) and/or ``common_name``.
+
+        Valid from now for ``days`` (default: 90 for a server, 30 for a client, that is a
+        certificate with a ``common_name`` and no host names); ``expired=True`` gives one
+        that ran its whole life and ended a week ago.
+        """
+        if not names and not common_name:
+            raise ValueError("a certificate needs host names or a common name")
+        lifetime = datetime.timedelta(days=days or (SERVER_DAYS if names else CLIENT_DAYS))
+        now = _now()
+        start = now - lifetime - datetime.timedelta(days=7) if expired else now
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(common_name or _host_name(names), self.organization))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start - datetime.timedelta(minutes=5))  # clock skew
+            .not_valid_after(start + lifetime)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_usage(cert_sign=False), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
+                critical=False,
+            )
+        )
+        if names:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False
+            )
+        cert = builder.sign(self._key, hashes.SHA256())
         files = CertFiles(self.folder / f"{label}.crt", self.folder / f"{label}.key", self.ca_file)
-        cert.cert_chain_pems[0].write_to_path(str(files.cert))
-        cert.private_key_pem.write_to_path(str(files.key))
+        files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        files.key.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         return files
 
     def client_context(self, client: CertFiles | None = None) -> ssl.SSLContext:
         """A client context that trusts this CA only (and presents ``client``, for mTLS)."""
         return client_context(self.ca_file, client)
+
+
+ORGANIZATION = "Northwind Systems Ltd"
+CA_AGE_DAYS = 30  # the lab's CA was made a month ago and is valid for a year
+SERVER_DAYS, CLIENT_DAYS = 90, 30  # as a public CA (90) and a service mesh (hours-30 days) issue
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def _name(common_name: str, organization: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "GB"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _host_name(names: tuple[str, ...]) -> str:
+    """The subject's name: its first DNS name (an IP address is a poor certificate name)."""
+    return next((n for n in names if isinstance(_general_name(n), x509.DNSName)), names[0])
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def server_context(files: CertFiles, *, require_client_cert: bool = False) -> ssl.SSLContext:

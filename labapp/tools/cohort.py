@@ -34,6 +34,7 @@ import nbformat
 
 from labapp.engine.errors import GradingError, LabError
 from labapp.tools.nbrun import _PROBE_SOURCE, PROBE, Settings, _run_pytest, _status
+from labapp.tools.progress import FILENAME, hints_in
 from labapp.tools.reports import (
     FEEDBACK,
     STATUSES,
@@ -116,6 +117,7 @@ def grade_notebook(job: Job, settings: Settings) -> Outcome:
         results[exercise] = _status(numbers[id(placed[index])], run, sources, settings)
     outcome = Outcome(job.learner, canon.name, results, job.notes, time.monotonic() - started)
     outcome.tampered = bool(suspicious)
+    outcome.hints = hints_in(folder / FILENAME)  # lab.hint() cells the re-run executed
     return outcome
 
 
@@ -129,7 +131,7 @@ def row_of(learner: Learner, canon: dict[str, Canonical]) -> Row:
         for exercise in notebook.exercises:
             statuses.append(outcome.results[exercise][0] if outcome else "missing")
     tampered = tuple(name for name, outcome in learner.outcomes.items() if outcome.tampered)
-    return Row(learner.name, tuple(statuses), tampered)
+    return Row(learner.name, tuple(statuses), tampered, tuple(learner.hints().items()))
 
 
 def _learners(submissions: Path) -> list[Path]:
@@ -175,6 +177,8 @@ def grade_cohort(
     if not cohort:
         raise GradingError(f"{submissions}: no learner folders in it (SUBMISSIONS/<learner>/)")
     learners = [Learner(name) for name in pick(cohort, shard)]
+    for learner in learners:
+        learner.handed_in_hints = _handed_in_hints(submissions / learner.name)
     if shard != (1, 1):
         print(
             f"shard {shard[0]}/{shard[1]}: {len(learners)} of {len(cohort)} learners",
@@ -200,6 +204,16 @@ def grade_cohort(
         page.write_text(feedback_html(learner, list(canon), row), encoding="utf-8")
         print(summary(row))
     return grades
+
+
+def _handed_in_hints(folder: Path) -> dict[str, int]:
+    """Hints in any progress file handed in beside the notebooks (a learner may have asked
+    for them in a cell since deleted); the re-run adds the ones still in the notebooks."""
+    seen: dict[str, int] = {}
+    for path in sorted(folder.rglob(FILENAME)):
+        for exercise, tier in hints_in(path).items():
+            seen[exercise] = max(tier, seen.get(exercise, 0))
+    return seen
 
 
 def _jobs(submissions: Path, learner: Learner, canon: dict[str, Canonical]) -> list[Job]:

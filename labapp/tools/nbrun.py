@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labapp.tools.progress import FILENAME
+
 _CELL_TIMEOUT = re.compile(r"Timeout of [\d.]+ seconds exceeded")
 _ANSI = re.compile(r"(?:\x1b|#x1B)\[[0-9;?]*[A-Za-z]")
 
@@ -134,7 +136,7 @@ def _run_pytest(folder: Path, target: Path, settings: Settings) -> Run:
         "--rootdir",
         str(folder),
     ]
-    env = dict(os.environ, LABAPP_PROGRESS=str(folder / ".labapp-progress.json"))
+    env = dict(os.environ, LABAPP_PROGRESS=str(folder / FILENAME))
     env.pop("PYTEST_ADDOPTS", None)
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter, our own arguments
         command,

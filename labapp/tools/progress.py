@@ -301,6 +301,22 @@ def hints(path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, int
     }
 
 
+def hints_in(path: Path) -> dict[str, int]:
+    """The hints a progress file records, as ``{"04-jwt:alg-none": tier}``, read-only.
+
+    For grading: a missing, unreadable or corrupt file has none, and is never set aside.
+    """
+    try:
+        data = _parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, CorruptProgress):
+        return {}
+    return {
+        f"{lesson}:{exercise}": entry["tier"]
+        for lesson, seen in data.get("hints", {}).items()
+        for exercise, entry in seen.items()
+    }
+
+
 def record_hint(
     lesson_id: str, exercise: str, tier: int, *, path: str | os.PathLike[str] | None = None
 ) -> bool:

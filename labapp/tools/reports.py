@@ -32,6 +32,7 @@ class Outcome:
     notes: list[str]
     seconds: float = 0.0
     tampered: bool = False  # a learner cell assigns to the lab or labapp: check by hand
+    hints: dict[str, int] = field(default_factory=dict)  # "lesson:exercise" -> highest tier
 
 
 @dataclass
@@ -39,6 +40,15 @@ class Learner:
     name: str
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # notebook name -> outcome
     skipped: list[str] = field(default_factory=list)
+    handed_in_hints: dict[str, int] = field(default_factory=dict)  # from their progress file
+
+    def hints(self) -> dict[str, int]:
+        """Every hint seen: in the re-run notebooks or in the progress file handed in."""
+        seen = dict(self.handed_in_hints)
+        for outcome in self.outcomes.values():
+            for exercise, tier in outcome.hints.items():
+                seen[exercise] = max(tier, seen.get(exercise, 0))
+        return dict(sorted(seen.items()))
 
 
 @dataclass(frozen=True)
@@ -48,10 +58,19 @@ class Row:
     learner: str
     statuses: tuple[str, ...]
     tampered: tuple[str, ...] = ()
+    hints: tuple[tuple[str, int], ...] = ()  # ("04-jwt:alg-none", highest tier seen)
 
     @property
     def passed(self) -> int:
         return sum(status == "pass" for status in self.statuses)
+
+    @property
+    def hints_used(self) -> int:
+        """Hints shown in all: each tier of each exercise counts one."""
+        return sum(tier for _, tier in self.hints)
+
+    def hints_text(self) -> str:
+        return ", ".join(f"{exercise} ({_tier(tier)})" for exercise, tier in self.hints)
 
 
 @dataclass(frozen=True)
@@ -70,7 +89,12 @@ class Grades:
             "columns": list(self.columns),
             "cohort": list(self.cohort),
             "rows": [
-                {"learner": r.learner, "statuses": list(r.statuses), "tampered": list(r.tampered)}
+                {
+                    "learner": r.learner,
+                    "statuses": list(r.statuses),
+                    "tampered": list(r.tampered),
+                    "hints": dict(r.hints),
+                }
                 for r in self.rows
             ],
         }
@@ -81,7 +105,13 @@ class Grades:
             if data.get("format") != FORMAT:
                 raise ValueError(f"format {data.get('format')!r}, not {FORMAT!r}")
             rows = tuple(
-                Row(r["learner"], tuple(r["statuses"]), tuple(r["tampered"])) for r in data["rows"]
+                Row(
+                    r["learner"],
+                    tuple(r["statuses"]),
+                    tuple(r["tampered"]),
+                    tuple((str(k), int(v)) for k, v in r.get("hints", {}).items()),
+                )
+                for r in data["rows"]
             )
             k, n = data["shard"]
             grades = cls(tuple(data["columns"]), tuple(data["cohort"]), rows, (int(k), int(n)))
@@ -123,10 +153,17 @@ def write_csv(path: Path, grades: Grades) -> None:
     columns = len(grades.columns)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(["learner", *grades.columns, "passed", "total", "tampered"])
+        writer.writerow(["learner", *grades.columns, "passed", "total", "hints", "tampered"])
         for row in grades.rows:
-            tampered = " ".join(row.tampered)
-            writer.writerow([_csv_safe(row.learner), *row.statuses, row.passed, columns, tampered])
+            learner, tampered = _csv_safe(row.learner), " ".join(row.tampered)
+            writer.writerow([learner, *row.statuses, row.passed, columns, row.hints_used, tampered])
+
+
+_TIERS = {1: "nudge", 2: "technique", 3: "steps"}
+
+
+def _tier(tier: int) -> str:
+    return f"{tier}: {_TIERS[tier]}" if tier in _TIERS else str(tier)
 
 
 def summary(row: Row) -> str:
@@ -173,6 +210,7 @@ def index_html(grades: Grades) -> str:
         lines.append(
             f"<tr><td><a href='{e(link)}'>{e(row.learner)}</a></td>"
             f"<td>{row.passed}/{len(row.statuses)}</td>{''.join(cells)}"
+            f"<td title='{e(row.hints_text())}'>{row.hints_used}</td>"
             f"<td>{e(' '.join(row.tampered))}</td></tr>"
         )
     return (
@@ -184,8 +222,11 @@ def index_html(grades: Grades) -> str:
                 "<h1>Grades</h1>",
                 f"<p>{len(grades.rows)} learners, {len(grades.columns)} exercises. A name opens "
                 "that learner's feedback; a lesson's count shows its exercises when you point at "
-                "it. <b>Check by hand</b> lists notebooks with a line that changes the lab.</p>",
-                f"<table><tr><th>Learner</th><th>Passed</th>{head}<th>Check by hand</th></tr>",
+                "it. <b>Hints</b> counts the hints a learner was shown (each tier of each exercise "
+                "counts one; tier 3 is the steps); point at it for the list. "
+                "<b>Check by hand</b> lists notebooks with a line that changes the lab.</p>",
+                f"<table><tr><th>Learner</th><th>Passed</th>{head}<th>Hints</th>"
+                "<th>Check by hand</th></tr>",
                 *lines,
                 "</table></body></html>",
             ]
@@ -220,6 +261,10 @@ def feedback_html(learner: Learner, notebooks: list[str], row: Row) -> str:
                 f"<td>{shown}</td></tr>"
             )
         parts.append("</table>")
+    if row.hints:
+        parts.append("<h2>Hints used</h2><p>The highest hint seen per exercise:</p><ul>")
+        parts += [f"<li>{e(exercise)}: {e(_tier(tier))}</li>" for exercise, tier in row.hints]
+        parts.append("</ul>")
     if learner.skipped:
         parts.append("<h2>Not graded</h2><ul>")
         parts += [f"<li>{e(n)}</li>" for n in learner.skipped]

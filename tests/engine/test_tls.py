@@ -161,3 +161,31 @@ def test_a_plain_lab_has_no_ca() -> None:
         assert lab.url.startswith("http://")
         assert lab.ca_file is None
         assert lab.client_options() == {}
+
+
+def test_the_lab_ca_looks_like_a_real_private_ca(tmp_path) -> None:
+    """Issued now, for a year (CA), 90 days (server) and 30 days (client); named like one."""
+    import datetime
+
+    from cryptography import x509
+
+    from labapp.engine.tls import CourseCA
+
+    ca = CourseCA(tmp_path)
+    root = x509.load_pem_x509_certificate(ca.ca_file.read_bytes())
+    server = x509.load_pem_x509_certificate(
+        ca.issue("s", "127.0.0.1", "localhost").cert.read_bytes()
+    )
+    client = x509.load_pem_x509_certificate(ca.issue("c", common_name="billing").cert.read_bytes())
+    old = x509.load_pem_x509_certificate(ca.issue("o", "localhost", expired=True).cert.read_bytes())
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def days(cert: x509.Certificate) -> int:
+        return round((cert.not_valid_after_utc - cert.not_valid_before_utc).days)
+
+    assert days(root) == 365 and days(server) == 90 and days(client) == 30
+    assert abs(server.not_valid_before_utc - now) < datetime.timedelta(minutes=10)
+    assert old.not_valid_after_utc < now - datetime.timedelta(days=6)
+    assert "O=Northwind Systems Ltd" in root.subject.rfc4514_string()
+    assert server.subject.rfc4514_string().startswith("CN=localhost,")
+    assert not any("Testing CA" in c.issuer.rfc4514_string() for c in (root, server))

@@ -122,3 +122,14 @@ def test_every_decision_lands_in_the_audit_log_without_tokens(lab00: Lab) -> Non
         ("alice", "allow"),
     ]
     assert token not in str(events)
+
+
+def test_the_notebook_opens_no_hint_for_the_learner() -> None:
+    """Every hint in the progress file is one the learner asked for: no cell calls lab.hint,
+    and the exercise says where the ladder is."""
+    nb = nbformat.read(ROOT / "notebooks" / "00-welcome-threat-modeling.ipynb", as_version=4)
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    assert not any("lab.hint(" in source for source in code)
+    text = "\n".join(cell.source for cell in nb.cells)
+    ladder = "first a nudge, then the technique, then the steps."
+    assert f'Stuck? `lab.hint("classify")` — {ladder}' in text

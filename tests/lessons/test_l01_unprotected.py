@@ -9,13 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import nbformat
 import pytest
+import uvicorn
 
 from labapp import DefenseBreached, DependencyDown, Lab
 from labapp.engine.grading import run_item
 from labapp.lessons.l01_unprotected import LESSON
 from labapp.lessons.l01_unprotected.app import weak_authorize
-from labapp.lessons.l01_unprotected.checks import roles_changed
+from labapp.lessons.l01_unprotected.checks import USER_AGENTS, VISITOR, roles_changed
 from labapp.lessons.l01_unprotected.headers import (
     EVERY_FIELD,
     FIELD_NAMES,
@@ -23,7 +25,7 @@ from labapp.lessons.l01_unprotected.headers import (
     WatchedHeaders,
 )
 from labapp.lessons.l01_unprotected.spoofing import learner_strings
-from tests.conftest import solution_namespace
+from tests.conftest import ROOT, solution_namespace
 
 FLAG = re.compile(r"FLAG\{01-unprotected:[\w-]+:[0-9a-f]{32}\}")
 
@@ -1001,3 +1003,115 @@ def test_the_grader_reads_the_strings_in_the_learner_code() -> None:
     found = learner_strings(_trusts(lambda r: r.headers.get("x-internal-key") in KEYS))
     assert {"x-internal-key", "k3y-2024-a", "k3y-2024-b"} <= set(found)
     assert learner_strings(weak_authorize) == []  # the course's own code holds no secrets
+
+
+# -- the rows name the cause: the hook, the direction, the fix -----------------------------
+
+
+def _failed_rows(lab: Lab, wrong: Callable[..., Any]) -> dict[str, Any]:
+    lab.defend(authorize=wrong)
+    with pytest.raises(DefenseBreached) as caught:
+        lab.grade()
+    return {row.id: row for row in caught.value.report.failures}
+
+
+def test_a_gate_that_crashes_without_a_token_is_told_to_test_for_none(lab01: Lab) -> None:
+    """user["role"] on None: the row shows the 500 and the learner's line, then the fix."""
+    rows = _failed_rows(lab01, crashes_on_anonymous)
+    row = rows["read-all-orders"]
+    assert "server error (HTTP 500): GET /orders (with no token)" in row.observed
+    assert "authorize() raised: TypeError" in row.observed and "at line" in row.observed
+    assert row.hint.startswith("your hook must return an answer")
+    assert "authorize() must return False here" in row.hint
+    assert "req.identify() returned None" in row.hint and "Test for None" in row.hint
+
+
+def test_an_uncaught_outage_is_told_to_fail_closed(lab01: Lab) -> None:
+    """DependencyDown left to escape: the rows say where (an outage) and what to do."""
+    rows = _failed_rows(lab01, public_by_path_prefix_no_outage_handling)
+    fail_open = rows["fail-open"]
+    assert "during the identity outage" in fail_open.observed
+    assert "authorize() raised: DependencyDown" in fail_open.observed
+    assert "authorize() must fail closed" in fail_open.hint
+    assert "Catch it and return False" in fail_open.hint
+    header = rows["trusted-header"]  # the same crash, met before any header was spoofed
+    assert "as alice during the identity outage, before any header was spoofed" in header.observed
+
+
+def test_a_gate_that_grants_too_much_is_told_which_role_rule(lab01: Lab) -> None:
+    """Identity without roles: the row says it got through, and which roles are let in."""
+    row = _failed_rows(lab01, identity_without_roles)["wrong-role"]
+    assert row.observed.startswith("got through (HTTP 200): GET /internal/export (as bob)")
+    assert row.hint.startswith("authorize() must return False here: identity is not enough")
+    assert "/admin/... needs role admin; /internal/... admin or service" in row.hint
+
+
+def test_a_gate_that_denies_too_much_is_told_so_row_by_row(lab01: Lab) -> None:
+    """Denying everything: every legitimate row says 'denied too much' and what to allow."""
+    rows = _failed_rows(lab01, denies_everything)
+    legit = [row for row in rows.values() if row.kind == "legit"]
+    assert len(legit) == len(LESSON.checks)
+    assert all(row.hint.startswith("authorize() denied too much: ") for row in legit)
+    public = rows["public-catalogue"]
+    assert public.observed == "refused (HTTP 401): GET /health with no token"
+    assert "GET /products/{product_id} are public" in public.hint
+
+
+def test_asking_identity_before_the_public_list_is_told_to_answer_public_routes_first(
+    lab01: Lab,
+) -> None:
+    row = _failed_rows(lab01, asks_identity_first())["public-during-outage"]
+    assert "GET /products/2 with alice's token during the identity outage" in row.observed
+    assert "denied too much" in row.hint and "before asking req.identify()" in row.hint
+
+
+def test_a_trusted_header_row_names_the_header_and_who_writes_it(lab01: Lab) -> None:
+    row = _failed_rows(lab01, trusts_x_internal())["trusted-header"]
+    assert "with x-internal: true (refused otherwise)" in row.observed
+    assert row.hint.startswith("authorize() must not let a header the client writes decide")
+
+
+# -- a real-looking world ----------------------------------------------------------------
+
+
+def test_real_users_send_the_user_agent_of_their_own_software(lab01: Lab) -> None:
+    """The legitimate rows look like alice's phone app and the frontend's server, not a
+    script; only the attacks send httpx's own User-Agent."""
+    seen: dict[str | None, set[str]] = {}
+    right = solution_authorize()
+
+    def recording(req):
+        user = _user_or_none(req)
+        seen.setdefault(user and user["username"], set()).add(req.headers.get("user-agent", ""))
+        return right(req)
+
+    lab01.defend(authorize=recording)
+    for check in LESSON.checks:
+        assert run_item(lab01, check).passed, check.id
+    for username, agent in USER_AGENTS.items():
+        assert seen[username] == {agent}
+    assert VISITOR in seen[None]
+    assert not any("python-httpx" in agent for agents in seen.values() for agent in agents)
+
+
+def test_the_gateway_mark_is_in_the_lab_not_in_the_exercise(lab01: Lab) -> None:
+    """Discovery: the lab's own API document leaks the header; the exercise text does not."""
+    document = lab01.client.get("/openapi.json").json()
+    assert "X-Internal: true" in document["paths"]["/admin/users"]["get"]["description"]
+    nb = nbformat.read(ROOT / "notebooks" / LESSON.notebook, as_version=4)
+    start = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Attack 3"))
+    end = next(i for i, c in enumerate(nb.cells) if c.source.startswith("# Grader: attack 3"))
+    text = "\n".join(cell.source for cell in nb.cells[start:end]).lower()
+    assert "x-internal" not in text and "x-forwarded-for" not in text
+
+
+def test_the_uvicorn_proxy_defaults_the_notebook_states(monkeypatch) -> None:
+    """Lesson 01 says: proxy_headers on, forwarded_allow_ips "127.0.0.1,::1" (since 0.53.0)."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    config = uvicorn.Config("app:app")
+    assert config.proxy_headers is True
+    assert config.forwarded_allow_ips == "127.0.0.1,::1"
+    nb = nbformat.read(ROOT / "solutions" / LESSON.notebook, as_version=4)
+    text = " ".join(" ".join(cell.source for cell in nb.cells).split())
+    assert "`127.0.0.1,::1` since uvicorn 0.53.0" in text
+    assert "up to 0.52 the fallback was `127.0.0.1` alone" in text

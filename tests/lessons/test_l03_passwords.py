@@ -883,3 +883,99 @@ def _caught(lab: Lab, changes: dict[str, Any], row: str) -> str:
     assert row in failed, caught.value.report
     assert f"] {row}:" in str(caught.value)
     return str(caught.value)
+
+
+# -- rows that name the cause: the hook, the direction, the fix ----------------------------
+
+
+def _failed_row(lab: Lab, changes: dict[str, Any], row_id: str):
+    """The solution with ``changes``, graded: the failing row ``row_id`` of the report."""
+    defend(lab, **changes)
+    with pytest.raises(DefenseBreached) as caught:
+        lab.grade()
+    return next(row for row in caught.value.report.failures if row.id == row_id)
+
+
+def test_a_throttle_keyed_on_a_header_is_blamed_on_throttle_key_naming_the_header(
+    lab03: Lab,
+) -> None:
+    """The bypass row says the guesses got through, names the header read and the fix."""
+    row = _failed_row(lab03, {"throttle_key": keyed_on("x-forwarded-for")}, "throttle-bypass")
+    assert row.observed.startswith("got through")
+    assert "your throttle_key reads x-forwarded-for" in row.observed
+    assert row.hint.startswith("throttle_key: count failures per account (the username)")
+
+
+def test_a_throttled_answer_that_is_not_429_is_blamed_on_failure_response(lab03: Lab) -> None:
+    """A limit that holds but answers 401 when throttled: the row names the right hook."""
+    changes = {"failure_response": throttled_looks_like_a_wrong_password}
+    row = _failed_row(lab03, changes, "throttle-bypass")
+    assert "refused with 401, not 429" in row.observed
+    assert "failure_response('throttled') must return (429, message)" in row.observed
+
+
+def test_two_failure_messages_are_blamed_on_failure_response(lab03: Lab) -> None:
+    """Different bodies for unknown users and wrong passwords: failure_response, not verify."""
+    row = _failed_row(lab03, {"failure_response": messages_differ}, "enumerate-users")
+    assert "unknown username" in row.observed and "invalid password" in row.observed
+    assert "failure_response gives the two reasons different answers" in row.observed
+    assert "failure_response: one (401, message)" in row.hint
+
+
+def test_a_missing_dummy_hash_is_blamed_on_verify_password_with_the_work_counted(
+    lab03: Lab,
+) -> None:
+    """Same answers, no argon2 work for unknown users: verify_password and DUMMY_HASH."""
+    row = _failed_row(lab03, {"verify_password": no_dummy_for_unknown_users}, "enumerate-users")
+    assert "unequal work in verify_password" in row.observed
+    assert "an unknown user cost no argon2 computation" in row.observed
+    assert "DUMMY_HASH" in row.observed and "DUMMY_HASH" in row.hint
+
+
+def test_an_uncounted_v1_route_shows_what_throttle_key_gave_there(lab03: Lab) -> None:
+    """The brute-force row shows the key per route: None on /v1/login is the cause."""
+    changes = {"throttle_key": lambda u, headers, route: None if route == "/v1/login" else u}
+    row = _failed_row(lab03, changes, "brute-force")
+    assert "after 20 wrong guesses on /v1/login the right one still got in" in row.observed
+    assert "and None on /v1/login" in row.observed
+    assert row.hint == "throttle_key: the username on every route, /v1/login included; never None."
+
+
+def test_a_key_shared_by_everyone_says_denied_too_much_and_names_throttle_key(
+    lab03: Lab,
+) -> None:
+    """One key for all: a legit row fails in the other direction, naming the hook."""
+    row = _failed_row(
+        lab03,
+        {"throttle_key": lambda username, headers, route: "login"},
+        "other-account-unaffected",
+    )
+    assert row.kind == "legit" and row.observed.startswith("refused (HTTP 429)")
+    assert (
+        row.hint.startswith("denied too much: ") and "throttle_key must be the username" in row.hint
+    )
+
+
+def test_a_legacy_hash_never_upgraded_is_blamed_on_needs_rehash(lab03: Lab) -> None:
+    """needs_rehash always False: the row says the hash is still sha1 and that it said False."""
+    row = _failed_row(lab03, {"needs_rehash": lambda stored_hash: False}, "legacy-upgrade")
+    assert "is still stored as 'sha1'" in row.observed
+    assert "(needs_rehash said False for it)" in row.observed
+    assert row.hint.startswith("needs_rehash: True for anything that is not argon2id")
+
+
+def test_a_weak_hash_password_behind_a_right_needs_rehash_is_blamed_on_hash_password(
+    lab03: Lab,
+) -> None:
+    """needs_rehash says True, but hash_password stores a cheap argon2id: the row says so."""
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    changes = {"hash_password": weak.hash, "needs_rehash": lambda stored_hash: True}
+    row = _failed_row(lab03, changes, "legacy-upgrade")
+    assert "needs_rehash said True, but hash_password stored this" in row.observed
+
+
+def test_new_clients_send_the_user_agent_of_a_browser_or_the_app() -> None:
+    """The grader's 'new clients' look like real ones, and rarely the same one twice."""
+    agents = [new_client()["User-Agent"] for _ in range(40)]
+    assert all(a.startswith(("Mozilla/5.0 (", "ShopApp/4.")) for a in agents)
+    assert len(set(agents)) >= 30

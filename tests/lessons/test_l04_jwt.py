@@ -991,3 +991,93 @@ def test_a_hostile_key_set_behind_jku_is_a_refusal(lab04: Lab) -> None:
         token = jwt.encode(m.claims("mallory", "admin"), m.private_key, "RS256", headers=header)
         response = _call(lab04, "integrations", token)
         assert response.status_code == 401, f"{path}: {response.text[:200]}"
+
+
+# -- the rows name the cause: the hook, the direction, the fix --------------------------------
+
+
+def _row(breach: DefenseBreached, row_id: str):
+    return next(row for row in breach.report.rows if row.id == row_id)
+
+
+def test_a_crash_on_the_algorithm_row_says_pin_the_algorithm(lab04: Lab) -> None:
+    """HS256 allowed beside RS256, PEM keys, only InvalidTokenError caught: PyJWT's
+    InvalidKeyError escapes. The row names the token that crashed validate_token, and the
+    fix the lesson teaches (pin the algorithm, catch PyJWTError), not only "must not raise"."""
+    wrong = validator(
+        lab04, keys=_pem_keys(lab04), algorithms=lambda h: ["RS256", "HS256"],
+        catch=jwt.InvalidTokenError,
+    )  # fmt: skip
+    row = _row(_breached(lab04, wrong), "alg-confusion")
+    assert not row.passed
+    assert "validate_token crashed on HS256 keyed with the public PEM" in row.observed
+    assert "InvalidKeyError" in row.observed  # the learner's own exception, from the engine
+    assert "pin algorithms=['RS256']" in row.observed and "jwt.PyJWTError" in row.observed
+
+
+def test_an_open_audience_row_says_granted_too_much_and_names_the_argument(lab04: Lab) -> None:
+    """aud not checked: the billing token gets through, and the row says validate_token
+    accepted it (granted too much) and which argument to pass."""
+    row = _row(_breached(lab04, validator(lab04, options=options(lab04, verify_aud=False))),
+               "audience")  # fmt: skip
+    assert not row.passed
+    assert row.observed.startswith("got through (HTTP 200): validate_token accepted")
+    assert row.hint.startswith("validate_token granted too much:")
+    assert "audience=AUDIENCE" in row.hint
+
+
+def test_a_zero_leeway_row_says_denied_too_much(lab04: Lab) -> None:
+    """No leeway: the legit row says validate_token refused a real token (denied too much)
+    and names leeway=30, not the engine's generic "denying too much?"."""
+    row = _row(_breached(lab04, validator(lab04, leeway=0)), "within-leeway")
+    assert not row.passed
+    assert "validate_token refused it (reports)" in row.observed
+    assert row.hint.startswith("validate_token denied too much:") and "leeway=30" in row.hint
+
+
+def test_a_strict_audience_row_names_strict_aud(lab04: Lab) -> None:
+    """strict_aud=True refuses aud lists: the row says which list and names strict_aud."""
+    row = _row(_breached(lab04, validator(lab04, options=options(lab04, strict_aud=True))),
+               "multi-audience")  # fmt: skip
+    assert not row.passed
+    assert "aud ['billing', 'orders-api']: validate_token refused it" in row.observed
+    assert "denied too much" in row.hint and "strict_aud=True" in row.hint
+
+
+def test_a_jwks_fetch_per_token_names_the_hook_and_the_pyjwt_version(lab04: Lab) -> None:
+    """KEYS fetched inside validate_token: the row counts the fetches and dates PyJWKClient's
+    cooldown by version (2.14)."""
+    row = _row(_breached(lab04, _keys_every_call(lab04)), "jwks-refetch")
+    assert "made validate_token fetch the JWKS" in row.observed
+    assert "since 2.14" in row.hint and "before 2.14" in row.hint
+
+
+# -- the figure ---------------------------------------------------------------------------------
+
+
+def test_the_token_figure_colours_each_part_of_a_real_token(lab04: Lab) -> None:
+    """Drawn from a token the lab issued: each part's characters in its own colour, quickly."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from labapp.lessons.l04_jwt.figure import PARTS, plot_token_parts
+
+    token = _alice(lab04)
+    start = time.perf_counter()
+    fig = plot_token_parts(token)
+    fig.canvas.draw()
+    elapsed = time.perf_counter() - start
+    try:
+        texts = fig.axes[0].texts
+        for index, (colour, name, _) in enumerate(PARTS):
+            drawn = "".join(t.get_text().replace(" ", "") for t in texts
+                            if t.get_color() == colour and "\n" not in t.get_text()
+                            and ":" not in t.get_text())  # fmt: skip
+            assert drawn == token.split(".")[index], name
+        assert elapsed < 1.0
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="three parts"):
+        plot_token_parts("only.two")

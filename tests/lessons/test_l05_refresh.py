@@ -1154,3 +1154,120 @@ def test_a_right_answer_written_another_way_passes(lab05: Lab, answer: str) -> N
     """A defense that keeps every rule passes, however it is written."""
     lab05.defend(**_with(**RIGHT[answer]))
     assert lab05.grade().passed
+
+
+# -- rows that name the cause: the hook, the direction, the fix --------------------------------
+
+
+def _row(lab: Lab, hooks: dict[str, Callable[..., Any]], row_id: str):
+    """The report row ``row_id`` of a defense that must fail it."""
+    breach = _breached(lab, hooks)
+    row = next(row for row in breach.report.rows if row.id == row_id)
+    assert not row.passed
+    return row
+
+
+def header_outside_the_try(token, tokens):
+    """Reads the header before its try: an opaque refresh token on the API crashes the hook."""
+    if jwt.get_unverified_header(token).get("typ") != "at+jwt":
+        return None
+    return validation()(token, tokens)
+
+
+def family_started_as_a_datetime(presented, tokens):
+    """Treats family_started as a datetime: every refresh crashes with a TypeError."""
+    import datetime
+
+    record = tokens.find(_digest(presented))
+    if record is None or record["revoked"]:
+        return None
+    if datetime.datetime.now() - record["family_started"] > datetime.timedelta(days=7):
+        return None
+    return rotation()(presented, tokens)
+
+
+def test_a_check_then_act_rotate_is_told_it_granted_a_burst(lab05: Lab) -> None:
+    """The race row names rotate, says it granted too much, and teaches tokens.claim."""
+    row = _row(lab05, _with(rotate=check_then_update), "race")
+    assert row.observed.startswith("got through")
+    assert "rotate " in row.observed
+    assert row.hint.startswith("rotate let a burst through (granted too much)")
+    assert "tokens.claim(record['hash'])" in row.hint and "atomic" in row.hint
+
+
+def test_a_typ_read_by_index_crash_says_use_get(lab05: Lab) -> None:
+    """A KeyError on a token without typ: the row names validate_access and .get('typ')."""
+    row = _row(lab05, _with(validate_access=typ_by_index), "type-confusion")
+    assert "server error (HTTP 500): validate_access crashed on" in row.observed
+    assert ".get('typ')" in row.observed and "(a 5xx is never a pass)" in row.observed
+    assert "KeyError" in row.observed  # the engine adds the learner's own exception
+
+
+def test_a_header_read_outside_the_try_says_read_it_inside(lab05: Lab) -> None:
+    """An opaque refresh token on the API makes get_unverified_header raise: say where."""
+    row = _row(lab05, _with(validate_access=header_outside_the_try), "type-confusion")
+    assert "validate_access crashed on the login's refresh token" in row.observed
+    assert "inside your try" in row.observed
+
+
+def test_hs256_beside_rs256_says_pin_the_algorithm(lab05: Lab) -> None:
+    """The HS256 probe crashes a validator that also allows HS256: the row says pin RS256."""
+    hooks = _with(validate_access=validation(algorithms=("RS256", "HS256")))
+    row = _row(lab05, hooks, "access-claims")
+    assert "validate_access crashed on an HS256 access token" in row.observed
+    assert "pin algorithms=['RS256']" in row.observed
+
+
+def test_a_logout_that_needs_the_body_is_told_the_body_may_be_none(lab05: Lab) -> None:
+    """A logout with no refresh token in the body crashes it: the row names the body."""
+    row = _row(lab05, _with(logout=needs_the_body), "logout-scope")
+    assert "logout crashed on a logout with no refresh token in the body" in row.observed
+    assert "(it may be None)" in row.observed
+
+
+def test_a_family_lifetime_in_datetimes_is_told_the_unit(lab05: Lab) -> None:
+    """family_started is a float of seconds: the lifetime row says so when rotate crashes."""
+    row = _row(lab05, _with(rotate=family_started_as_a_datetime), "family-lifetime")
+    assert "rotate crashed on a login 7 days and a minute old" in row.observed
+    assert "Unix time in seconds" in row.observed
+
+
+def test_a_forgotten_jti_names_logout_and_the_direction(lab05: Lab) -> None:
+    """Logout without the denylist: the row names logout, the jti, and 'granted too much'."""
+    row = _row(lab05, _with(logout=forgets_the_jti), "after-logout")
+    assert "logout: after logout, the access token's jti is not on the denylist" in row.observed
+    assert "(granted too much)" in row.hint and "tokens.deny(claims['jti']" in row.hint
+
+
+def test_a_rotate_that_refuses_everything_is_told_it_denied_too_much(lab05: Lab) -> None:
+    """A legit row names the hook that refused and says 'denied too much'."""
+    row = _row(lab05, _with(rotate=revokes_everything), "rotation-chain")
+    assert "rotate refused RT1, a fresh, unused token" in row.observed
+    assert "(denied too much)" in row.hint
+
+
+def test_the_solution_accepts_both_rfc_9068_spellings(lab05: Lab) -> None:
+    """RFC 9068 §4: a resource server accepts typ at+jwt and application/at+jwt."""
+    from labapp.lessons.l05_refresh.probes import claims_of, probe
+    from labapp.lessons.l05_refresh.tokens import TokenStore
+
+    lab05.defend(**solution())
+    like = claims_of(_login(lab05)["access_token"])
+    for typ in ("at+jwt", "application/at+jwt"):
+        token = probe(TokenStore(lab05.store), like, typ=typ)
+        assert _me(lab05, token).status_code == 200, typ
+    assert _me(lab05, probe(TokenStore(lab05.store), like, typ="JWT")).status_code == 401
+
+
+def test_refusals_are_audited_against_the_family(lab05: Lab) -> None:
+    """A refused refresh names the family the token belongs to: the timeline can draw it."""
+    lab05.defend(**solution())
+    first = _login(lab05)
+    _refresh(lab05, first["refresh_token"])
+    assert _refresh(lab05, first["refresh_token"]).status_code == 401
+    refused = [row for row in lab05.audit("deny") if row["action"] == "refresh"]
+    family = jwt.decode(first["access_token"], options={"verify_signature": False})["sid"]
+    assert refused[-1]["resource"] == f"family {family[:8]}"
+    assert refused[-1]["actor"] == "alice"
+    assert _refresh(lab05, "never-issued").status_code == 401
+    assert lab05.audit("deny")[-1]["resource"] == "unknown token"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -18,8 +19,14 @@ from labapp.engine.grading import grader_client, run_item
 from labapp.lessons.common import session_token
 from labapp.lessons.l06_least_privilege import LESSON
 from labapp.lessons.l06_least_privilege.hooks import Who
-from labapp.lessons.l06_least_privilege.matrix import matrix, render
-from labapp.lessons.l06_least_privilege.policy import COLUMNS, WRITABLE
+from labapp.lessons.l06_least_privilege.matrix import matrix, render, token_for
+from labapp.lessons.l06_least_privilege.policy import (
+    ACCESS_TOKEN_TYPE,
+    COLUMNS,
+    PASSWORD_HASHES,
+    TOKEN_EXCHANGE,
+    WRITABLE,
+)
 from tests.conftest import solution_namespace
 
 FLAG = re.compile(r"FLAG\{06-least-privilege:[\w-]+:[0-9a-f]{32}\}")
@@ -49,44 +56,74 @@ def test_reading_another_users_invoice_reveals_the_bola_flag(lab06: Lab) -> None
     """Vera changes the id in the URL and reads eddie's invoice."""
     body = lab06.client.get("/invoices/3", headers=_as(lab06, "vera")).json()
     assert body["owner"] == "eddie"
-    lab06.check_flag("bola", body["flags"]["bola"])
+    lab06.check_flag("bola", body["flag"])
 
 
 def test_a_viewer_deleting_an_account_reveals_the_bfla_flag(lab06: Lab) -> None:
     """The admin route the UI hides answers a viewer, and the account is really gone."""
     body = lab06.client.delete("/admin/users/5", headers=_as(lab06, "vera")).json()
     assert lab06.store.one("SELECT id FROM users WHERE id = 5") is None
-    lab06.check_flag("bfla", body["flags"]["bfla"])
+    lab06.check_flag("bfla", body["flag"])
 
 
 def test_patching_your_own_role_reveals_the_mass_assignment_flag(lab06: Lab) -> None:
     """PATCH /me binds role, and the stored role really changes."""
     body = lab06.client.patch("/me", headers=_as(lab06, "eddie"), json={"role": "admin"}).json()
     assert lab06.store.one("SELECT role FROM users WHERE username = 'eddie'")["role"] == "admin"
-    lab06.check_flag("mass-assignment", body["flags"]["mass-assignment"])
+    lab06.check_flag("mass-assignment", body["flag"])
 
 
-def test_a_password_hash_in_a_response_reveals_the_data_exposure_flag(lab06: Lab) -> None:
-    """GET /me sends the password hash the client was trusted to hide."""
+def test_a_staff_note_shown_to_a_viewer_reveals_the_data_exposure_flag(lab06: Lab) -> None:
+    """Vera's own invoice carries the note staff wrote for staff, and the flag with it."""
+    body = lab06.client.get("/invoices/1", headers=_as(lab06, "vera")).json()
+    assert body["owner"] == "vera" and body["internal_note"]
+    lab06.check_flag("data-exposure", body["flag"])
+
+
+def test_a_users_own_profile_leaks_a_real_hash_but_earns_no_flag(lab06: Lab) -> None:
+    """GET /me shows vera her own argon2id PHC string (a leak to fix) without a flag."""
+    argon2 = pytest.importorskip("argon2")
     body = lab06.client.get("/me", headers=_as(lab06, "vera")).json()
-    assert body["password_hash"].startswith("$argon2id$")
-    lab06.check_flag("data-exposure", body["flags"]["data-exposure"])
+    params = argon2.extract_parameters(body["password_hash"])  # a real PHC string parses
+    assert (params.memory_cost, params.time_cost, params.parallelism) == (19456, 2, 1)
+    assert "flag" not in body and not FLAG.search(json.dumps(body))
+
+
+def test_the_seeded_hashes_are_real_and_differ(lab06: Lab) -> None:
+    """Admin data varies: five different argon2id hashes, one with older parameters."""
+    argon2 = pytest.importorskip("argon2")
+    rows = lab06.store.query("SELECT username, password_hash FROM users ORDER BY id")
+    hashes = [row["password_hash"] for row in rows]
+    assert hashes == [PASSWORD_HASHES[row["username"]] for row in rows]
+    assert len(set(hashes)) == len(hashes)
+    costs = {argon2.extract_parameters(h).memory_cost for h in hashes}
+    assert costs == {19456, 65536}
 
 
 def test_asking_for_an_admin_scope_reveals_the_scope_escalation_flag(lab06: Lab) -> None:
     """The token endpoint grants a viewer users:admin because she asked."""
-    response = lab06.client.post(
-        "/oauth/token", headers=_as(lab06, "vera"), json={"scope": "users:admin"}
-    )
+    with grader_client(lab06.url) as http:
+        response = token_for(lab06, http, "vera", "users:admin")
     assert "users:admin" in response.json()["scope"].split()
-    lab06.check_flag("scope-escalation", response.json()["flags"]["scope-escalation"])
+    lab06.check_flag("scope-escalation", response.json()["flag"])
 
 
 def test_a_permissions_outage_reveals_the_fail_open_flag(lab06: Lab) -> None:
     """While who.role() raises, the weak policy allows vera into eddie's invoice."""
     with lab06.outage("permissions"):
         body = lab06.client.get("/invoices/3", headers=_as(lab06, "vera")).json()
-    lab06.check_flag("fail-open", body["flags"]["fail-open"])
+    lab06.check_flag("fail-open", body["flag"])
+
+
+def test_an_answer_carries_at_most_one_flag_and_only_an_exploit_does(lab06: Lab) -> None:
+    """Eddie's invoice during an outage earns fail-open (not bola too); /me earns nothing."""
+    vera = _as(lab06, "vera")
+    with lab06.outage("permissions"):
+        text = lab06.client.get("/invoices/3", headers=vera).text
+    assert len(FLAG.findall(text)) == 1 and ":fail-open:" in text
+    assert "flags" not in lab06.client.get("/invoices", headers=vera).json()
+    assert not FLAG.search(lab06.client.get("/me", headers=vera).text)
+    assert not FLAG.search(lab06.client.get("/health").text)
 
 
 def test_legitimate_use_earns_no_flag(lab06: Lab) -> None:
@@ -101,14 +138,17 @@ def test_legitimate_use_earns_no_flag(lab06: Lab) -> None:
         ("sam", "GET", "/admin/users", None),
         ("svc-billing", "GET", "/invoices", None),
         ("ada", "DELETE", "/admin/users/5", None),
-        ("ada", "POST", "/oauth/token", {"scope": "users:admin invoices:write"}),
     ]
     for username, method, url, body in calls:
         response = lab06.client.request(method, url, headers=_as(lab06, username), json=body)
-        assert response.is_success and "flags" not in response.json(), (username, url)
+        assert response.is_success and not FLAG.search(response.text), (username, url)
+    with grader_client(lab06.url) as http:
+        for username, scope in [("ada", "users:admin invoices:write"), ("vera", "profile")]:
+            response = token_for(lab06, http, username, scope)
+            assert response.is_success and not FLAG.search(response.text), username
     with lab06.outage("permissions"):
         response = lab06.client.get("/invoices/1", headers=_as(lab06, "vera"))
-    assert response.is_success and "flags" not in response.json()
+    assert response.is_success and not FLAG.search(response.text)
 
 
 def test_the_solution_stops_every_attack_and_passes_the_matrix_twice(lab06: Lab) -> None:
@@ -128,7 +168,8 @@ def test_the_defended_api_hides_others_invoices_and_refuses_functions(lab06: Lab
     assert lab06.client.get("/invoices/999", headers=vera).status_code == 404
     assert lab06.client.delete("/admin/users/5", headers=vera).status_code == 403
     assert lab06.client.patch("/me", headers=vera, json={"role": "admin"}).status_code == 422
-    token = lab06.client.post("/oauth/token", headers=vera, json={"scope": "invoices:read"})
+    with grader_client(lab06.url) as http:
+        token = token_for(lab06, http, "vera", "invoices:read")
     narrow = {"Authorization": f"Bearer {token.json()['access_token']}"}
     refused = lab06.client.get("/me", headers=narrow)
     assert refused.status_code == 403
@@ -159,6 +200,22 @@ def test_every_decision_is_audited_without_the_token(lab06: Lab) -> None:
     ]
     assert vera["Authorization"].split()[1] not in str(events)
     assert not FLAG.search(str(events))
+
+
+def test_a_refused_write_is_audited_as_deny_with_its_reason(lab06: Lab) -> None:
+    """The policy allowed PATCH /me, the input model refused the body: the log says deny."""
+    lab06.defend(**solution())
+    eddie = _as(lab06, "eddie")
+    assert lab06.client.patch("/me", headers=eddie, json={"role": "admin"}).status_code == 422
+    last = lab06.audit()[-1]
+    assert (last["actor"], last["action"], last["decision"]) == ("eddie", "PATCH /me", "deny")
+    assert "422" in last["reason"] and "role" in last["reason"]
+    assert lab06.client.patch("/me", headers=eddie, json={"email": "e@x.example"}).is_success
+    assert lab06.audit()[-1]["decision"] == "allow"
+    lab06.defend(invoice_filter=lambda user: ("owner = ?", (user["username"],)))
+    lab06.defend(permitted=lambda who, action, owns: True)  # the filter alone hides invoice 1
+    assert lab06.client.get("/invoices/1", headers=eddie).status_code == 404
+    assert lab06.audit()[-1]["decision"] == "deny"
 
 
 def test_a_hook_returning_the_wrong_type_is_a_named_500(lab06: Lab) -> None:
@@ -675,7 +732,7 @@ RULES = [
         lambda: _with(grant_scopes=everything_allowed),
     ),
     Rule(
-        "grant: no request, no scope",
+        "grant: nothing allowed asked for, nothing granted (not the role's usual scopes)",
         "over-grant",
         lambda: _with(grant_scopes=allowed_when_nothing_asked),
     ),
@@ -986,3 +1043,161 @@ def test_even_a_wrong_allowlist_gets_a_conflict_not_a_500(lab06: Lab) -> None:
         assert lab06.client.patch(url, headers=eddie, json=body).status_code == 409, (url, body)
     moved = lab06.client.patch("/invoices/3", headers=eddie, json={"id": 77})
     assert moved.status_code == 200 and moved.json()["id"] == 77
+
+
+# -- the token endpoint is shaped like OAuth (RFC 8693 §2.1, RFC 6749 §3.2, §5.2) -----------
+
+
+def _exchange(lab: Lab, **changes: str | None) -> dict[str, str]:
+    form = {
+        "grant_type": TOKEN_EXCHANGE,
+        "subject_token": session_token(lab.state, "vera"),
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+        "scope": "invoices:read",
+        **changes,
+    }
+    return {name: value for name, value in form.items() if value is not None}
+
+
+def test_the_token_endpoint_answers_a_form_exchange_with_an_rfc_8693_response(lab06: Lab) -> None:
+    """A form body in, the token response out: issued_token_type, expiry, no caching."""
+    lab06.defend(**solution())
+    response = lab06.client.post("/oauth/token", data=_exchange(lab06, extra="ignored"))
+    body = response.json()
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    assert body["issued_token_type"] == ACCESS_TOKEN_TYPE and body["token_type"] == "Bearer"
+    assert body["scope"] == "invoices:read" and body["expires_in"] == 3600
+    token = {"Authorization": f"Bearer {body['access_token']}"}
+    assert lab06.client.get("/invoices", headers=token).is_success
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"grant_type": None}, "invalid_request"),
+        ({"grant_type": "password"}, "unsupported_grant_type"),
+        ({"subject_token": None}, "invalid_request"),
+        ({"subject_token": "not-a-session"}, "invalid_request"),
+        ({"subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}, "invalid_request"),
+        ({"scope": None}, "invalid_scope"),
+        ({"scope": ""}, "invalid_scope"),  # a parameter without a value is omitted (§3.2)
+        ({"scope": "invoices:delete"}, "invalid_scope"),
+        ({"scope": "invoices:read  profile"}, "invalid_scope"),
+        ({"scope": "users:admin"}, "invalid_scope"),  # nothing asked for may be granted
+    ],
+)
+def test_a_refused_token_request_is_rfc_6749_error_json_with_400(
+    lab06: Lab, changes: dict[str, str | None], error: str
+) -> None:
+    lab06.defend(**solution())
+    response = lab06.client.post("/oauth/token", data=_exchange(lab06, **changes))
+    assert response.status_code == 400
+    assert response.json()["error"] == error and response.json()["error_description"]
+    assert lab06.audit()[-1]["decision"] == "deny"
+
+
+def test_a_json_body_or_a_repeated_parameter_is_an_invalid_request(lab06: Lab) -> None:
+    """OAuth takes a form body; a defined parameter may not repeat (RFC 6749 §3.2)."""
+    form = _exchange(lab06)
+    as_json = lab06.client.post("/oauth/token", json=form)
+    repeated = lab06.client.post(
+        "/oauth/token", content=urlencode([*form.items(), ("scope", "profile")])
+    )
+    repeated_form = lab06.client.post(
+        "/oauth/token",
+        content=urlencode([*form.items(), ("scope", "profile")]),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert as_json.json()["error"] == repeated_form.json()["error"] == "invalid_request"
+    assert repeated.status_code == repeated_form.status_code == 400
+
+
+# -- rows that name the cause: the hook, the direction, the fix ------------------------------
+
+
+def _failures(lab: Lab, **hooks: Callable[..., Any]) -> dict[str, str]:
+    """{row id: the row's text (observed and hint)} of a grade with these hooks plugged in."""
+    lab.defend(**_with(**hooks))
+    with pytest.raises(DefenseBreached) as caught:
+        lab.grade()
+    return {row.id: f"{row.observed} || {row.hint}" for row in caught.value.report.failures}
+
+
+def permitted_without_try(who, action, owns):
+    """The solution's table, but who.role() unguarded: DependencyDown escapes (a 500)."""
+    reach = _reach(who.role(), action)
+    return reach == "any" or (reach == "own" and owns)
+
+
+def test_an_unguarded_role_lookup_is_named_with_the_fail_closed_fix(lab06: Lab) -> None:
+    """A 500 during the outage says: permitted(), DependencyDown, return False, fail closed."""
+    failed = _failures(lab06, permitted=permitted_without_try)
+    assert set(failed) == {"fail-open", "stale-role"}
+    for text in failed.values():
+        assert "HTTP 500, not a denial" in text and "permitted()" in text
+        assert "DependencyDown" in text and "return False (fail closed)" in text
+
+
+def test_an_input_model_that_accepts_nothing_fails_only_writes_work(lab06: Lab) -> None:
+    """Denied too much, by accepted_fields: the matrix (a policy view) stays green."""
+    failed = _failures(lab06, accepted_fields=lambda kind: set())
+    assert set(failed) == {"writes-work"}
+    assert "HTTP 422" in failed["writes-work"]
+    assert "denied too much" in failed["writes-work"]
+    assert "accepted_fields" in failed["writes-work"]
+
+
+def test_an_output_model_that_shows_nothing_is_blamed_on_fields_not_on_bola(lab06: Lab) -> None:
+    """No ids in the list is not a leak: only fields-kept fails, naming public_fields."""
+    failed = _failures(lab06, public_fields=lambda kind, role: set())
+    assert set(failed) == {"fields-kept"}
+    assert "public_fields" in failed["fields-kept"] and "lacks" in failed["fields-kept"]
+
+
+def test_a_string_built_filter_is_named_as_granting_too_much(lab06: Lab) -> None:
+    """The bola row names invoice_filter, the direction, and the parameter fix."""
+    failed = _failures(lab06, invoice_filter=string_built_filter)
+    assert set(failed) == {"bola"}
+    text = failed["bola"]
+    assert "invoice_filter" in text and "granted too much" in text and "parameter" in text
+
+
+def test_a_support_role_that_deletes_is_named_in_bfla_and_the_matrix(lab06: Lab) -> None:
+    """Both rows say permitted() granted too much; the matrix names the cell."""
+    failed = _failures(lab06, permitted=_policy_with({"support": {"user:delete": "any"}}))
+    assert set(failed) == {"bfla", "permission-matrix"}
+    assert "sam (support): permitted() granted too much" in failed["bfla"]
+    assert "permitted() grants too much there" in failed["permission-matrix"]
+
+
+def test_a_refused_legitimate_read_is_not_blamed_on_public_fields(lab06: Lab) -> None:
+    """Support limited to its own invoices: fields-kept says the read was refused first."""
+    failed = _failures(
+        lab06,
+        permitted=_policy_with({"support": {"invoice:list": "own", "invoice:read": "own"}}),
+    )
+    assert "refused before any field was chosen" in failed["fields-kept"]
+    assert "denied too much" in failed["fields-kept"]
+
+
+# -- the figure ---------------------------------------------------------------------------
+
+
+def test_the_permission_matrix_figure_marks_only_the_differing_cells(lab06: Lab) -> None:
+    """Drawn from real requests: 18 red cells on the weak server, one after one mistake."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from labapp.lessons.l06_least_privilege.figure import COLOURS, draw_permission_matrix
+
+    def red_cells() -> int:
+        red = plt.matplotlib.colors.to_rgba(COLOURS["differs"])
+        return sum(patch.get_facecolor() == red for patch in plt.gca().patches)
+
+    try:
+        draw_permission_matrix(lab06)
+        weak = red_cells()
+        lab06.defend(**_with(permitted=_policy_with({"support": {"user:delete": "any"}})))
+        draw_permission_matrix(lab06)
+        assert "1 of 43 cells differ" in plt.gca().get_title()
+        assert (weak, red_cells()) == (18, 1)
+    finally:
+        plt.close("all")

@@ -16,13 +16,14 @@ from typing import Any
 import certifi
 import httpx
 import pytest
+from cryptography import x509
 
 from labapp import BadHook, DefenseBreached, Lab, LabStopped, start_lab
 from labapp.engine.grading import run_item
 from labapp.engine.tls import legacy_context
 from labapp.lessons.common import auth
 from labapp.lessons.l07_tls import LESSON
-from labapp.lessons.l07_tls.network import new_session
+from labapp.lessons.l07_tls.network import API_HOST, GATEWAY_CONF, new_session
 from tests.conftest import refused, solution_namespace
 
 FLAG = re.compile(r"FLAG\{07-tls:[\w-]+:[0-9a-f]{32}\}")
@@ -871,6 +872,11 @@ RIGHT = {
             timeout=3,
         )
     },
+    # RFC 9325 §4.2 to the letter: AEAD suites only (the notebook offers it as an option).
+    "server and service: ECDHE with AES-GCM or ChaCha20 only": {
+        "server_tls": tweak(server, ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")),
+        "service_tls": tweak(service, ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")),
+    },
 }
 
 
@@ -1091,3 +1097,130 @@ def test_a_hook_that_leaks_what_it_sees_earns_no_flag(lab07: Lab) -> None:
     with lab07.net.service_client("reports") as client:
         body = client.get("/internal/payouts").json()
     assert body["caller"] == "billing" and "flag" not in body
+
+
+# -- the rows name the cause: the hook, the direction, the kind of check, the fix -------------
+
+
+def _refuses_everything_but_system_cas(ca_file: Any) -> httpx.Client:
+    return httpx.Client(verify=ssl.create_default_context())
+
+
+WORDING = {
+    # on_plain_http refuses but forgets to revoke: the most common first try.
+    "plain: refuses, no revoke": (
+        {"on_plain_http": lambda req: False},
+        "sniff-token",
+        ["got through", "replayed over HTTPS", "on_plain_http let a token seen in clear live"],
+        ["on_plain_http", "req.revoke_token()", "return False"],
+    ),
+    # "TLS 1.3 only is safest": the HTTPS port denies a TLS 1.2 client at the handshake.
+    "server: TLS 1.3 only": (
+        {"server_tls": tweak(server, set_min(ssl.TLSVersion.TLSv1_3))},
+        "tls12-works",
+        ["refused", "server_tls", "refused the handshake of a TLSv1_2-only client"],
+        ["server_tls denies too much", "minimum_version = TLSv1_2"],
+    ),
+    # check_hostname=False "because the staging names never matched".
+    "client: no name check": (
+        {
+            "make_client": client_of(
+                tweak(course_only, lambda c, a: setattr(c, "check_hostname", False))
+            )
+        },
+        "bad-certificate",
+        ["got through", "make_client's client", "wrong-name", "skipped the name check"],
+        ["make_client skips a check", "check_hostname=True"],
+    ),
+    # A client that trusts the system's CAs only: it denies the real API.
+    "client: system CAs only": (
+        {"make_client": _refuses_everything_but_system_cas},
+        "job-works",
+        ["refused", "make_client's client, refused the real API", "CERTIFICATE_VERIFY_FAILED"],
+        ["make_client denies too much", "cafile=str(ca_file)"],
+    ),
+    # The header kept "as a fallback, in case the gateway is down".
+    "identity: header fallback": (
+        {"identify_service": header_fallback("x-client-cert-cn")},
+        "spoofed-identity",
+        ["got through", "identify_service answered 'billing'", "no certificate"],
+        ["identify_service believed a header", "req.client_cert_cn", "not even as a fallback"],
+    ),
+    # CERT_OPTIONAL: the handshake asks, and lets a client without a certificate in.
+    "service: CERT_OPTIONAL": (
+        {"service_tls": tweak(service, lambda c, f: setattr(c, "verify_mode", ssl.CERT_OPTIONAL))},
+        "no-client-cert",
+        ["got through", "no certificate", "its handshake let the client in"],
+        ["service_tls let a client without a certificate through the handshake", "CERT_REQUIRED"],
+    ),
+    # The whole subject instead of its CN: real services are refused by the app, not the TLS.
+    "identity: the whole subject": (
+        {"identify_service": lambda req: req.tls and req.tls["client_cert_name"]},
+        "services-work",
+        ["refused", "its certificate accepted", "identify_service did not answer 'billing'"],
+        ["denies too much", "req.client_cert_cn as is"],
+    ),
+    # A comma between directives: a browser ignores the whole header.
+    "hsts: commas": (
+        {"security_headers": hsts("max-age=31536000, includeSubDomains")},
+        "no-hsts",
+        ["got through", "a browser ignores it", "separated by ';'"],
+        ["security_headers left a response without a usable HSTS header"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WORDING))
+def test_a_failing_row_names_the_hook_the_direction_and_the_fix(
+    defended: tuple[Lab, dict[str, Any]], case: str
+) -> None:
+    """The row a plausible mistake fails says which hook, which way, and what to change."""
+    wrong, row_id, observed, hint = WORDING[case]
+    row = _row(_with(defended, **wrong), row_id)
+    assert not row.passed
+    for fragment in observed:
+        assert fragment in row.observed, f"{fragment!r} not in {row.observed!r}"
+    for fragment in hint:
+        assert fragment in row.hint, f"{fragment!r} not in {row.hint!r}"
+
+
+def test_bad_certificate_says_a_refused_handshake_is_expected(
+    defended: tuple[Lab, dict[str, Any]],
+) -> None:
+    row = _row(_with(defended), "bad-certificate")
+    assert row.passed and "refuses both impostors at the handshake" in row.expected
+
+
+# -- a real-looking world: names, not addresses; clients that say what they are -------------
+
+
+def test_the_certificates_this_lesson_issues_name_hosts_not_ip_addresses(lab07: Lab) -> None:
+    """OWASP TLS Cheat Sheet, 'Use Correct Domain Names': no IP addresses in a certificate."""
+    for kind in ("other-ca", "wrong-name", "expired"):
+        impostor = lab07.net.impostor(kind)
+        assert impostor.url.startswith(f"https://{API_HOST}:")
+        path = lab07.workdir / ("rogue" if kind == "other-ca" else "tls") / f"impostor-{kind}.crt"
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert names.get_values_for_type(x509.IPAddress) == []
+        assert names.get_values_for_type(x509.DNSName)
+
+
+def test_the_phone_app_and_the_services_send_their_own_user_agent(lab07: Lab) -> None:
+    lab07.net.wifi.clear()
+    lab07.net.phone_app_sync()
+    assert "User-Agent: Messages/" in lab07.net.wifi.text()
+    with lab07.net.service_client("reports") as client:
+        assert client.headers["user-agent"].startswith("reports-service/")
+
+
+def test_the_gateway_configuration_names_the_header_the_service_believes() -> None:
+    """The clue of attack 4 is a file to read, and it must match what the weak service reads."""
+    assert "proxy_set_header X-Client-Cert-CN" in GATEWAY_CONF
+    weak = next(h.weak for h in LESSON.hooks if h.name == "identify_service")
+
+    class Request:
+        headers = {"x-client-cert-cn": "billing"}
+        client_cert_cn = None
+
+    assert weak(Request()) == "billing"

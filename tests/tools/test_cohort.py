@@ -36,6 +36,10 @@ GRADER_DEFEND = "f464bf8d"
 EXERCISE_CLASSIFY = "1eab9258"
 SCRIPT = "<script>alert(1)</script>"
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 10, 45
+HANDED_IN_PROGRESS = (
+    '{"version": 1, "lessons": {}, '
+    '"hints": {"00-welcome": {"classify": {"tier": 3, "at": "2026-11-29T10:00:00+00:00"}}}}'
+)
 
 
 def _learner(name: str) -> nbformat.NotebookNode:
@@ -61,7 +65,10 @@ def _put(submissions: Path, learner: str, name: str, nb: nbformat.NotebookNode |
 
 def _cohort(submissions: Path) -> None:
     _put(submissions, "solved", N00, _solution(N00))
-    _put(submissions, "solved", N01, _solution(N01))
+    solved = _solution(N01)  # asked for one hint in a cell, and three in a cell since deleted
+    solved.cells.insert(2, nbformat.v4.new_code_cell('lab.hint("read-all-orders")'))
+    _put(submissions, "solved", N01, solved)
+    (submissions / "solved" / ".labapp-progress.json").write_text(HANDED_IN_PROGRESS)
 
     _put(submissions, "untouched", N00, _learner(N00))
     _put(submissions, "untouched", N01, _learner(N01))
@@ -230,7 +237,7 @@ def test_invalid_json_is_an_error_for_that_notebook_only(graded: Graded) -> None
 
 
 def test_grades_csv_has_a_column_per_exercise_and_totals(graded: Graded) -> None:
-    assert list(graded.rows[0]) == ["learner", *COLUMNS, "passed", "total", "tampered"]
+    assert list(graded.rows[0]) == ["learner", *COLUMNS, "passed", "total", "hints", "tampered"]
     assert [row["learner"] for row in graded.rows] == sorted(graded.grades)
     assert len(graded.rows) == 9
     for row in graded.rows:
@@ -238,6 +245,16 @@ def test_grades_csv_has_a_column_per_exercise_and_totals(graded: Graded) -> None
         assert row["passed"] == str(sum(row[c] == "pass" for c in COLUMNS))
         assert {row[c] for c in COLUMNS} <= set(cohort.STATUSES)
     assert graded.grades["broken"]["passed"] == "5"
+
+
+def test_hints_count_what_the_rerun_and_the_handed_in_progress_file_show(graded: Graded) -> None:
+    """One tier seen in a re-run cell plus three in the handed-in file; others saw none."""
+    assert graded.grades["solved"]["hints"] == "4"
+    others = {name: row["hints"] for name, row in graded.grades.items() if name != "solved"}
+    assert set(others.values()) == {"0"}, others
+    page = graded.feedback("solved")
+    assert "00-welcome:classify: 3: steps" in page
+    assert "01-unprotected:read-all-orders: 1: nudge" in page
 
 
 def test_a_notebook_not_in_the_release_is_reported_and_skipped(graded: Graded) -> None:

@@ -319,3 +319,54 @@ def test_resetting_an_unknown_lesson_lists_the_valid_ids(
     with pytest.raises(UnknownLesson):
         reset("99")
     assert not progress_file.exists()
+
+
+# -- hints ------------------------------------------------------------------------------
+
+
+def test_each_hint_shown_is_recorded_with_the_highest_tier(
+    progress_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """lab.hint walks the ladder; the file keeps the highest tier, the board shows it."""
+    with start_lab("01-unprotected") as lab:
+        lab.hint("fail-open")
+        lab.hint("fail-open")
+        lab.hint("trusted-header")
+    assert progress.hints() == {"01-unprotected": {"fail-open": 2, "trusted-header": 1}}
+    assert load() == {}  # a hint is not an exercise done
+    assert progress.record_hint("01-unprotected", "fail-open", 1)  # lower: kept at 2
+    assert progress.hints()["01-unprotected"]["fail-open"] == 2
+    text = str(scoreboard())
+    assert "fail-open" in text and "hints 2/3" in text
+    assert "hints 2/3" in scoreboard()._repr_html_()
+    assert progress.hints_in(progress_file) == {
+        "01-unprotected:fail-open": 2,
+        "01-unprotected:trusted-header": 1,
+    }
+
+
+def test_the_steps_tier_is_marked_on_the_scoreboard(progress_file: Path) -> None:
+    progress.record_hint("04-jwt", "alg-none", 3)
+    assert "hints 3/3 (steps)" in str(scoreboard())
+
+
+def test_reset_clears_a_lessons_hints_too(progress_file: Path) -> None:
+    progress.record_hint("01-unprotected", "fail-open", 1)
+    progress.record_hint("00-welcome", "classify", 2)
+    reset("01-unprotected")
+    assert progress.hints() == {"00-welcome": {"classify": 2}}
+
+
+def test_hints_of_the_wrong_shape_make_the_file_corrupt(progress_file: Path) -> None:
+    progress_file.parent.mkdir()
+    progress_file.write_text('{"version": 1, "lessons": {}, "hints": {"01": {"x": {"tier": "3"}}}}')
+    assert progress.hints_in(progress_file) == {}  # grading reads it and finds none
+    with pytest.warns(ProgressWarning):
+        assert record("01-unprotected", "fail-open")
+    assert list(progress_file.parent.glob(FILENAME + ".corrupt-*"))
+
+
+def test_hints_in_reads_a_missing_or_unreadable_file_as_none(tmp_path: Path) -> None:
+    assert progress.hints_in(tmp_path / "nothing.json") == {}
+    (tmp_path / "bad.json").write_bytes(b"\xff\xfe")
+    assert progress.hints_in(tmp_path / "bad.json") == {}

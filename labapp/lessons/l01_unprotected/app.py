@@ -198,7 +198,13 @@ def create_app(state: LabState) -> FastAPI:
             result["flag"] = state.flag("internal-export")
         return result
 
-    @app.get("/admin/users", summary="Admin: every account")
+    @app.get(
+        "/admin/users",
+        summary="Admin: every account",
+        # Internal notes published with the API document (ASVS 5.0 V13.4.5): the clue.
+        description="Back office. Staff reach it from the office network: the gateway marks "
+        "their calls with X-Internal: true.",
+    )
     def admin_users(request: Request) -> dict[str, Any]:
         result: dict[str, Any] = {"users": store.query("SELECT * FROM users ORDER BY id")}
         if (really(request) or {}).get("role") == "admin":

@@ -43,16 +43,25 @@ def _url(method: str, route: str) -> str:
 
 
 def _first_through(
-    lab: Any, http: httpx.Client, attempts: list[Attempt], through: Callable[[int], bool]
+    lab: Any,
+    http: httpx.Client,
+    attempts: list[Attempt],
+    through: Callable[[int], bool],
+    during: str = "",
 ) -> Observed:
-    """Send each (method, route, headers); report the first the gate let through."""
+    """Send each (method, route, headers); report the first the gate let through.
+
+    A 5xx counts as "through" too: the row fails on it anyway, and reported so, the row keeps
+    its own fix after the engine's crash advice (a crash here is nearly always the None that
+    req.identify() returns, or the DependencyDown it raises, left unhandled).
+    """
     last = None
     for method, route, headers in attempts:
         url = _url(method, route)
         response = http.request(method, url, headers=headers, json=BODIES.get((method, route)))
         last = response.status_code
-        if through(last):
-            return Observed(True, last, f"{method} {url}{_as_who(lab, headers)}")
+        if through(last) or last >= 500:
+            return Observed(True, last, f"{method} {url}{_as_who(lab, headers)}{during}")
     return Observed(False, last)
 
 
@@ -60,12 +69,12 @@ def _as_who(lab: Any, headers: dict[str, str]) -> str:
     """Describe the request's headers without printing anyone's token."""
     names = {f"Bearer {user['token']}": user["username"] for user in lab.users}
     parts = [
-        f"as {names.get(value, 'a made-up token')}"
+        (f"as {names[value]}" if value in names else "with a made-up token")
         if name == "Authorization"
         else f"{name}: {value}"
         for name, value in headers.items()
     ]
-    return f" ({', '.join(parts)})" if parts else ""
+    return f" ({', '.join(parts)})" if parts else " (with no token)"
 
 
 def _protected(http: httpx.Client) -> list[tuple[str, str]]:
@@ -130,7 +139,9 @@ def attack_trusted_header(lab: Any, http: httpx.Client) -> Observed:
         for scenario in _scenarios(lab, http):
             status = send(scenario, {})
             if status >= 500:  # the row fails on it; no need to look further
-                return Observed(False, status, f"{scenario.method} {scenario.route}")
+                outage = " during the identity outage" if scenario.outage else ""
+                detail = f"{scenario.method} {scenario.url} {scenario.who}{outage}"
+                return Observed(False, status, f"{detail}, before any header was spoofed")
             if status in (401, 403):  # a request let through plain is another row's failure
                 refused.append(scenario)
         extra = learner_strings(lab.state.hooks["authorize"])
@@ -143,7 +154,7 @@ def attack_fail_open(lab: Any, http: httpx.Client) -> Observed:
     tokens = [auth("made-up-token"), as_user(lab, "alice"), as_user(lab, "carol")]
     with lab.outage(IDENTITY):
         attempts = [(m, r, t) for m, r in _protected(http) for t in tokens]
-        return _first_through(lab, http, attempts, _past_the_gate)
+        return _first_through(lab, http, attempts, _past_the_gate, " during the identity outage")
 
 
 def attack_no_identity_sweep(lab: Any, http: httpx.Client) -> Observed:
@@ -194,52 +205,111 @@ ATTACKS = (
         "read-all-orders",
         "read every customer's orders without credentials",
         (
-            "Which routes does the card list? Try GET /orders with no Authorization header.",
-            "lab.client.get('/orders').json(): whose orders are these?",
+            "Compare the request alice sent in the Explore section with one the server cannot "
+            "tie to anybody. The handler behind the order list assumes the frontend always "
+            "says who is asking: what does it do when nobody is named?",
+            "Missing authentication for a critical function (CWE-306): the gate lets the call "
+            "through and the handler trusts the client to identify itself, so the server "
+            "never decides who may read. OWASP API Security Top 10 2023, API5:2023 Broken "
+            "Function Level Authorization: an endpoint that anonymous users should not reach.",
+            "1. Send GET /orders with no Authorization header at all.\n"
+            "2. Look at the owners of the orders that come back: not only alice.\n"
+            "3. The answer also carries a flag: hand it to the grader.\n"
+            "```python\n"
+            'everything = lab.client.get("/orders").json()\n'
+            'print(sorted({order["owner"] for order in everything["orders"]}))\n'
+            'lab.check_flag("read-all-orders", everything["flag"])\n'
+            "```",
         ),
         attack_read_all,
-        fix="GET /orders is not public: without an identity, return False.",
+        fix="authorize() must return False here: GET /orders and GET /orders/{order_id} are "
+        "not public, and req.identify() returned None (no token, or one nobody holds). Test "
+        "for None before reading user['role'].",
     ),
     Attack(
         "internal-export",
         "use the 'internal-only' export route (anonymous, then as a customer)",
         (
-            "Read the paths in lab.client.get('/openapi.json').json(): is anything internal?",
-            "A URL nobody links to is still a URL: call GET /internal/export yourself.",
+            "The API describes itself: read the route list the framework publishes, the "
+            "descriptions as well as the paths. Which route says who is meant to call it, "
+            "and does the server check that?",
+            "Forced browsing (CWE-425 Direct Request): a route nobody links to is still "
+            "reachable, and 'only our frontend calls this' is not an access rule. OWASP API "
+            "Security Top 10 2023, API5:2023 Broken Function Level Authorization (and API9:2023 "
+            "Improper Inventory Management).",
+            "1. In the route list, find the route described as internal: GET /internal/export.\n"
+            "2. Call it yourself, with no credentials (alice's customer token works too).\n"
+            "3. Hand the flag in the answer to the grader.\n"
+            "```python\n"
+            'export = lab.client.get("/internal/export").json()\n'
+            'print(len(export["customers"]), "customer rows, with shipping addresses")\n'
+            'lab.check_flag("internal-export", export["flag"])\n'
+            "```",
         ),
         attack_export,
-        fix="/internal/... needs an identity with role admin or service, whoever asks.",
+        fix="authorize() must return False here: /internal/... is for the roles admin and "
+        "service only, and this caller had no identity (None) or was a customer.",
     ),
     Attack(
         "trusted-header",
         "each refused request again, with every header your authorize() reads spoofed",
         (
-            "GET /admin/users says 401 without a token. Does the server believe anything else?",
-            "Headers are written by the client. Try X-Internal: true, or "
-            "X-Forwarded-For: 127.0.0.1.",
+            "GET /admin/users refuses you without an admin's token. Read what the route list "
+            "says about who reaches it, and how the shop recognises them. Then ask: which part "
+            "of a request carries that mark, and who writes it?",
+            "Authentication bypass by spoofing (CWE-290), through a field the client controls "
+            "(CWE-348 Use of Less Trusted Source). Proxies add headers such as X-Forwarded-For, "
+            "but unless your own proxy overwrites them, any client can send them: OWASP ASVS "
+            "5.0 V15.3.4 wants such values only from fields the end user cannot manipulate.",
+            "1. Send GET /admin/users with the header the shop's gateway adds, X-Internal: true "
+            "(X-Forwarded-For: 127.0.0.1 fools this gate too).\n"
+            "2. Send no Authorization header: the gate never asks who you are.\n"
+            "3. Hand the flag in the answer to the grader.\n"
+            "```python\n"
+            'staff = lab.client.get("/admin/users", headers={"X-Internal": "true"}).json()\n'
+            'print([user["username"] for user in staff["users"]])\n'
+            'lab.check_flag("trusted-header", staff["flag"])\n'
+            "```",
         ),
         attack_trusted_header,
-        fix="Let no header decide: X-Internal, X-Forwarded-For and any header you invent are "
-        "written by the client. Who calls comes from the bearer token req.identify() checks.",
+        fix="authorize() must not let a header the client writes decide: X-Internal, "
+        "X-Forwarded-For and any header you invent come from the client. Who calls comes only "
+        "from req.identify(), which checks the bearer token.",
     ),
     Attack(
         "fail-open",
         "every protected route while the identity service is down, with any token",
         (
-            "with lab.outage('identity'): ... simulates the identity service being down.",
-            "The gate only asks the identity service when you send a token. Send one, any one: "
-            "headers={'Authorization': 'Bearer whatever'}.",
+            "Open an outage (`with lab.outage('identity'):`; GET /health shows it) and compare "
+            "how the gate treats a request with no token and one with a token it cannot check.",
+            "Failing open (CWE-636 Not Failing Securely): when the identity lookup fails, the "
+            "gate chooses to allow, so any string becomes a key. OWASP ASVS 5.0 V16.5.3: fail "
+            "securely, with no fail-open conditions when an exception occurs.",
+            "1. Start an outage: `with lab.outage('identity'):`.\n"
+            "2. Inside it, send GET /admin/users with an Authorization: Bearer header holding "
+            "any made-up value.\n"
+            "3. Hand the flag in the answer to the grader.\n"
+            "```python\n"
+            'with lab.outage("identity"):\n'
+            '    anything = {"Authorization": "Bearer not-a-real-token"}\n'
+            '    during = lab.client.get("/admin/users", headers=anything).json()\n'
+            'lab.check_flag("fail-open", during["flag"])\n'
+            "```",
         ),
         attack_fail_open,
-        fix="Catch DependencyDown around req.identify() and return False: fail closed.",
+        fix="authorize() must fail closed: while the identity service is down req.identify() "
+        "raises DependencyDown. Catch it and return False on every route that is not public, "
+        "even for a real user's token.",
     ),
     Attack(
         "no-identity-sweep",
         "every non-public route, including one not in the API document, with no valid token",
         ("Deny by default: only an explicit allowlist of (method, route) is public.",),
         attack_no_identity_sweep,
-        fix="Deny by default: allow only the (method, route) pairs on your public list; "
-        "a route you have never heard of must be denied too.",
+        fix="authorize() must return False here: this route is not on your public list and "
+        "req.identify() returned None. Deny by default: allow only the (method, route) pairs "
+        "on the list; every other route, even one missing from the API document, needs a "
+        "user from req.identify().",
         flag=False,
     ),
     Attack(
@@ -248,8 +318,9 @@ ATTACKS = (
         "planned for, at /admin and /internal",
         ("Identity is not enough: admin routes need the admin role.",),
         attack_wrong_role,
-        fix="Identity is not enough: /admin/... needs role admin; /internal/... admin or service. "
-        "Name the roles let in, not those kept out: a new role must get nothing privileged.",
+        fix="authorize() must return False here: identity is not enough. /admin/... needs "
+        "role admin; /internal/... admin or service. Name the roles let in, not those kept "
+        "out: a new role must get nothing privileged.",
         flag=False,
     ),
     Attack(
@@ -257,9 +328,10 @@ ATTACKS = (
         "your authorize() asked about routes not shipped yet (POST /products, /admin/audit...)",
         ("Deny by default: a route nobody has told your function about must be refused.",),
         attack_future_routes,
-        fix="Allow exactly the public (method, route) pairs, compared as pairs (not by path "
-        "prefix, not by route alone); every other route needs an identity, and the admin or "
-        "internal role by prefix. A list of today's protected routes misses tomorrow's.",
+        fix="authorize() must return False for a route the shop has not shipped yet: compare "
+        "(req.method, req.route) as a pair with your public list (not by path prefix, not by "
+        "route alone); every other route needs an identity, and /admin/ or /internal/ their "
+        "roles. A list of today's protected routes misses tomorrow's.",
         flag=False,
     ),
     Attack(
@@ -267,8 +339,9 @@ ATTACKS = (
         "carol, demoted to customer during the grade, at an admin route",
         ("Roles change: decide by the role req.identify() returns on this request.",),
         attack_demoted_admin,
-        fix="Check user['role'] from req.identify() on every request: not a username, "
-        "not a role remembered from an earlier request.",
+        fix="authorize() must return False here: carol is a customer now. Read user['role'] "
+        "from req.identify() on every request: not a username, not a role remembered from an "
+        "earlier request.",
         flag=False,
     ),
 )

@@ -70,7 +70,7 @@ def attack_future_routes(lab: Any, http: httpx.Client) -> Observed:
             headers=WatchedHeaders(headers.items()),
             _identify=lambda user=user: user,
         )
-        who = f"as {username}" if username else "with no token"
+        who = f"as {username}" if username else "with no token (req.identify() gives None)"
         try:
             allowed = decide(lab, info) is True
         except (HookFailed, HookTimeout) as exc:  # the row fails, saying where

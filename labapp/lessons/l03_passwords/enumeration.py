@@ -52,22 +52,24 @@ def attack_enumerate_users(lab: Any, http: httpx.Client) -> Observed:
             if response.status_code >= 500:
                 return Observed(False, response.status_code, f"{kind}: a server error")
             if response.status_code == 429:
-                why = "429 after at most 2 failures per name (a throttle key everyone shares?)"
+                why = "429 after at most 2 failures per name (one throttle_key for everyone?)"
                 return Observed(True, 429, f"{kind}: {why}, so enumeration was not ruled out")
             if (response.status_code, response.content) != (unknown.status_code, unknown.content):
                 return Observed(
                     True,
                     response.status_code,
                     f"{kind} answers {response.status_code} {response.text[:60]}; "
-                    f"an unknown user {unknown.status_code} {unknown.text[:60]}",
+                    f"an unknown user {unknown.status_code} {unknown.text[:60]}: "
+                    "failure_response gives the two reasons different answers",
                 )
     real: Work = seen["a new account"][0][1]
     if not real.argon2:
         return Observed(
             True,
             unknown.status_code,
-            "no argon2 work was seen when a wrong password met an argon2id hash: the grader "
-            "counts work done through argon2-cffi (PasswordHasher or argon2.low_level)",
+            "no argon2 work was seen when a wrong password met an argon2id hash: "
+            "verify_password must check it through argon2-cffi (PasswordHasher or "
+            "argon2.low_level), whose work the grader counts",
         )
     for kind, tries in seen.items():
         for _, work in tries:
@@ -75,8 +77,9 @@ def attack_enumerate_users(lab: Any, http: httpx.Client) -> Observed:
                 return Observed(
                     True,
                     unknown.status_code,
-                    f"same answers, unequal work: a new account costs {real.describe()}; "
-                    f"{kind} cost {work.describe()}, so it answers at another speed",
+                    f"same answers, unequal work in verify_password: a new account costs "
+                    f"{real.describe()}; {kind} cost {work.describe()}, so it answers at "
+                    "another speed (DUMMY_HASH: made once, by HASHER, verified once)",
                 )
     return Observed(
         False, unknown.status_code, f"same answers and the same work: {real.describe()}"
@@ -95,7 +98,8 @@ def attack_legacy_compare(lab: Any, http: httpx.Client) -> Observed:
         return Observed(
             True,
             response.status_code,
-            "the sha1 digests were compared without hmac.compare_digest: == stops at the "
-            "first difference, so its time tells how much of the stored hash a guess matched",
+            "verify_password compared the sha1 digests without hmac.compare_digest: == stops "
+            "at the first difference, so its time tells how much of the stored hash a guess "
+            "matched",
         )
     return Observed(False, response.status_code, "compared with hmac.compare_digest")

@@ -35,6 +35,20 @@ def _guesses(
     return None
 
 
+def keys_by_route(lab: Any, username: str) -> str:
+    """What the current throttle_key gives ``username`` on each route, for a row's detail."""
+    hook = lab.state.hooks["throttle_key"]
+    headers = {"host": "127.0.0.1", "user-agent": "python-httpx", "accept": "*/*"}
+    shown = []
+    for route in ("/login", "/v1/login"):
+        try:
+            key = lab.guard.call_blocking("throttle_key", hook, username, dict(headers), route)
+        except Exception:  # noqa: BLE001 - the HTTP rows show (and judge) a hook that fails
+            return ""
+        shown.append(f"{key!r} on {route}")
+    return f" (throttle_key gives {' and '.join(shown)})"
+
+
 def attack_brute_force(lab: Any, http: httpx.Client) -> Observed:
     """20 wrong guesses on the old /v1/login, then the right password; and 6 + 6 guesses
     split across both routes (one budget per account, not per route)."""
@@ -45,17 +59,15 @@ def attack_brute_force(lab: Any, http: httpx.Client) -> Observed:
     if final.status_code >= 500:
         return Observed(False, final.status_code)
     if accepted(final):
-        return Observed(True, 200, "after 20 wrong guesses on /v1/login the right one still got in")
+        why = "after 20 wrong guesses on /v1/login the right one still got in"
+        return Observed(True, 200, why + keys_by_route(lab, username))
     username, password = register(http)
     for i in range(12):
         login(http, username, f"Guess-{i:02d}!", ("/login", "/v1/login")[i % 2])
     final = login(http, username, password, "/login")
     if accepted(final):
-        return Observed(
-            True,
-            200,
-            "6 guesses on each route, then the right one got in: each route has its own budget",
-        )
+        why = "6 guesses on each route, then the right one got in: each route has its own budget"
+        return Observed(True, 200, why + keys_by_route(lab, username))
     return Observed(False, final.status_code, "the right password was refused after the guesses")
 
 
@@ -126,7 +138,12 @@ def attack_throttle_bypass(lab: Any, http: httpx.Client) -> Observed:
         read = f" (your throttle_key reads {', '.join(rotate)})" if rotate else ""
         return Observed(True, 200, f"a new client per guess reset the limit every time{read}")
     if final.status_code != 429 or not final.headers.get("retry-after", "").isdigit():
-        return Observed(True, final.status_code, "refused, but not with 429 and Retry-After")
+        why = (
+            f"refused with {final.status_code}, not 429 with Retry-After: "
+            "failure_response('throttled') must return (429, message), or a client cannot "
+            "tell 'wait' from 'wrong password'"
+        )
+        return Observed(True, final.status_code, why)
     return Observed(False, 429, f"429, Retry-After: {final.headers['retry-after']} s")
 
 
@@ -155,12 +172,16 @@ def attack_login_burst(lab: Any, http: httpx.Client) -> Observed:
     final = login(http, username, password, "/login", new_client())
     statuses = sorted({answer.status_code for answer in answers})
     shown = f"{checked} of {BURST} guesses sent at once were checked (statuses {statuses})"
+    split = "throttle_key must give every guess at one account the same key"
+    read = headers_read(lab)
+    split += f" (yours reads {', '.join(read)})" if read else ""
     if checked > LIMIT:
-        return Observed(True, final.status_code, f"{shown}; the limit is {LIMIT}")
+        return Observed(True, final.status_code, f"{shown}; the limit is {LIMIT}: {split}")
     if accepted(final):
-        return Observed(True, 200, f"{shown}, and then the right password got in")
+        return Observed(True, 200, f"{shown}, and then the right password got in: {split}")
     if final.status_code != 429:
-        return Observed(True, final.status_code, f"{shown}; then not 429 with Retry-After")
+        why = "then not 429 with Retry-After: failure_response('throttled') must give 429"
+        return Observed(True, final.status_code, f"{shown}; {why}")
     return Observed(False, 429, f"{shown}; then 429")
 
 

@@ -26,6 +26,30 @@ CLIENT_HEADERS = (
 FRAMING = {"content-length", "transfer-encoding", "connection", "expect", "te", "upgrade"}
 
 
+def user_agent(tag: str) -> str:
+    """What a real browser or the shop's app sends, its versions drawn from ``tag``.
+
+    Each "new client" looks like one (Chrome, Firefox, Safari on an iPhone, the Android
+    app), and they mostly differ, so a throttle keyed on User-Agent splits its count.
+    """
+    a, b = int(tag[:4], 16), int(tag[4:], 16)
+    systems = (
+        "Windows NT 10.0; Win64; x64",
+        "Macintosh; Intel Mac OS X 10.15",
+        "X11; Linux x86_64",
+    )
+    firefox = 115 + a % 26
+    return (
+        f"Mozilla/5.0 ({systems[a % 3]}) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{120 + a % 20}.0.{6000 + a % 900}.{b % 200} Safari/537.36",
+        f"Mozilla/5.0 ({systems[b % 3]}; rv:{firefox}.0) Gecko/20100101 Firefox/{firefox}.0",
+        f"Mozilla/5.0 (iPhone; CPU iPhone OS {16 + a % 3}_{b % 7} like Mac OS X) "
+        f"AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{16 + a % 3}.{b % 7} "
+        "Mobile/15E148 Safari/604.1",
+        f"ShopApp/4.{a % 40}.{b % 30} (Android {12 + a % 3}; Pixel {6 + b % 4}) okhttp/4.12.0",
+    )[b % 4]
+
+
 def new_client(extra: tuple[str, ...] = ()) -> dict[str, str]:
     """Every header a client can write, with values no earlier request used."""
     ip = f"203.0.113.{secrets.randbelow(254) + 1}"
@@ -35,7 +59,7 @@ def new_client(extra: tuple[str, ...] = ()) -> dict[str, str]:
         "forwarded": f"for={ip}",
         "host": f"shop-{tag}.example",
         "via": f"1.1 proxy-{tag}",
-        "user-agent": f"grader/{tag}",
+        "user-agent": user_agent(tag),
         "cookie": f"device={tag}",
         "origin": f"https://{tag}.example",
         "referer": f"https://{tag}.example/login",

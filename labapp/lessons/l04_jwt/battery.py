@@ -31,6 +31,7 @@ from labapp.lessons.l04_jwt.forge import (
     login_as_alice,
 )
 from labapp.lessons.l04_jwt.jose import AUDIENCE, load_material
+from labapp.lessons.l04_jwt.ladders import HINTS
 from labapp.lessons.l04_jwt.replay import (
     attack,
     cached_verdict,
@@ -73,121 +74,121 @@ def check_multi_audience(lab: Any, http: httpx.Client) -> Observed:
         token = m.mint(m.claims("alice", "customer", aud=aud))
         seen = everywhere(lab, http, token, admin=False)
         if not seen.succeeded:
-            return Observed(False, seen.status, f"a token with aud {aud}: {seen.detail}")
+            return Observed(False, seen.status, f"aud {aud}: {seen.detail}")
     return Observed(True, 200, f"aud lists that include {AUDIENCE!r} work on every service")
 
+
+# Every row's advice names the hook (validate_token), the direction (an attack row: it
+# granted too much; a legit row: it denied too much) and the fix the notebook teaches.
+GRANTED = "validate_token granted too much: "
+DENIED = "validate_token denied too much: "
+PIN = "pin algorithms=['RS256'] (one key, one algorithm: RFC 8725 §3.1)"
+CATCH = "catch jwt.PyJWTError around it all and return None"
 
 ATTACKS = (
     Attack(
         "unverified-signature",
         "alice's token with role admin, signature kept (profile)",
-        (
-            "Log in as alice, split the token at the dots, base64url-decode the middle part.",
-            "Set role to admin, re-encode the middle part, keep header and signature as they are.",
-        ),
+        HINTS["unverified-signature"],
         attack("profile", forge_unverified),
-        fix="always verify the signature: jwt.decode with a key and algorithms=['RS256'], "
-        "never verify_signature=False.",
+        fix=GRANTED + "it accepted claims whose signature it never checked. Verify every "
+        "token: jwt.decode(token, KEYS[kid], algorithms=['RS256'], ...), never "
+        "options={'verify_signature': False}.",
     ),
     Attack(
         "alg-none",
         "alg none, None, NONE and nOnE with an empty signature (widgets)",
-        (
-            "The header is JSON too. What if it said the token is not signed at all?",
-            "Header {'alg': 'none'}, your admin claims, and nothing after the last dot.",
-        ),
-        attack("widgets", forge_alg_none),
-        fix="pin algorithms=['RS256']; never take the algorithm from the token.",
+        HINTS["alg-none"],
+        attack("widgets", forge_alg_none, on_crash=PIN),
+        fix=GRANTED + f"it accepted an unsigned token. {PIN}; never take the algorithm from "
+        "the header, and never block 'none' by one spelling.",
     ),
     Attack(
         "weak-secret",
         "an admin token signed HS256 with the legacy service's dictionary word (legacy)",
-        (
-            "The token log holds an HS256 token of the legacy service. Its key is a word.",
-            "For each word of load_wordlist(): hs256(header.payload, word) == signature?",
-        ),
-        attack("legacy", forge_weak_secret),
-        fix="accept no HS256 at all here: RS256 only, keys from your own key map.",
+        HINTS["weak-secret"],
+        attack("legacy", forge_weak_secret, on_crash=PIN),
+        fix=GRANTED + f"it accepted an HS256 token. This API's tokens are RS256 only: {PIN} "
+        "whatever the kid, with keys only from KEYS.",
     ),
     Attack(
         "jwk-injection",
         "a token signed with the attacker's key, that key in the jwk header (partners)",
-        ("Make your own RSA key; put its public JWK in the header as 'jwk'.",),
+        HINTS["jwk-injection"],
         attack("partners", forge_jwk),
-        fix="keys come from your configured map by kid, never from the token (RFC 8725 §3.8).",
+        fix=GRANTED + "it trusted the key the token carried in 'jwk'. Keys come only from "
+        "KEYS, built from the issuer's JWKS (RFC 8725 §3.8).",
     ),
     Attack(
         "jku-injection",
         "a token whose jku points at the attacker's JWKS (integrations)",
-        (
-            "lab.attacker_server({'/jwks.json': {'keys': [your_jwk]}}) serves your JWKS.",
-            "Header: alg RS256, kid of your JWK, jku = that URL + '/jwks.json'.",
-        ),
+        HINTS["jku-injection"],
         attack("integrations", forge_jku),
-        fix="never fetch keys from a URL the token names; use your own pinned JWKS.",
+        fix=GRANTED + "it fetched keys from the URL in the token's 'jku'. Fetch only the "
+        "issuer's JWKS URL written in your code, once, into KEYS.",
     ),
     Attack(
         "kid-traversal",
         "kid ../static/robots.txt (and its absolute path), HS256 keyed with that file (files)",
-        (
-            "The files service reads the key from keys/<kid>. Which file's content do you know?",
-            "GET /robots.txt; kid '../static/robots.txt'; sign HS256 with the file's bytes.",
-        ),
-        attack("files", forge_kid_traversal),
-        fix="look kid up in a dict of known keys; a kid is never a path.",
+        HINTS["kid-traversal"],
+        attack("files", forge_kid_traversal, on_crash=PIN),
+        fix=GRANTED + "it used the kid as a file path. A kid is only a name to look up: "
+        f"KEYS.get(kid); and {PIN}.",
     ),
     Attack(
         "kid-sqli",
         "kid with a UNION SELECT of a secret the attacker chose (inventory)",
-        (
-            "The key is found with SELECT secret FROM jwt_keys WHERE kid = '<kid>'.",
-            "kid = \"x' UNION SELECT 'my-secret' --\", then sign HS256 with my-secret.",
-        ),
-        attack("inventory", forge_kid_sqli),
-        fix="look kid up in a dict of known keys (or bind it as a SQL parameter).",
+        HINTS["kid-sqli"],
+        attack("inventory", forge_kid_sqli, on_crash=PIN),
+        fix=GRANTED + "it let the kid choose its key through SQL. KEYS.get(kid), never a "
+        f"query built from it; and {PIN}.",
     ),
     Attack(
         "alg-confusion",
         "HS256 keyed with the server's RSA public key PEM, kid of the RSA key; and genuine "
         "PS256 and RS512 tokens from the RS256 key (reports)",
-        (
-            "The JWKS is public. jwt.PyJWK(jwk).key.public_bytes(...) gives its PEM.",
-            "Sign header {'alg': 'HS256', 'kid': <RSA kid>} and admin claims with hmac, "
-            "using those PEM bytes as the secret.",
+        HINTS["alg-confusion"],
+        attack(
+            "reports",
+            forge_confusion,
+            on_crash=f"{PIN}, and {CATCH}: with a PEM as the key PyJWT raises InvalidKeyError, "
+            "which is not an InvalidTokenError",
         ),
-        attack("reports", forge_confusion),
-        fix="one key, one algorithm (RFC 8725 §3.1): algorithms=['RS256'] only, and catch "
-        "jwt.PyJWTError (InvalidKeyError is not an InvalidTokenError).",
+        fix=GRANTED + "it accepted the issuer's key under another algorithm. "
+        f"{PIN}; and {CATCH} (InvalidKeyError is not an InvalidTokenError).",
     ),
     Attack(
         "expired",
         "the captured expired token, a batch token without exp, tokens 10 min and 90 s past "
         "exp, nbf and iat in the future (archive)",
-        ("The token log was kept. Are old tokens still good anywhere?",),
+        HINTS["expired"],
         attack("archive", forge_expired, admin=False),
-        fix="require exp (options={'require': [...]}), keep exp, nbf and iat checks on, and "
-        "the leeway small (30 s).",
+        fix=GRANTED + "it accepted a token outside its time window. Require exp "
+        "(options={'require': REQUIRED}), keep PyJWT's exp, nbf and iat checks on, leeway=30.",
     ),
     Attack(
         "audience",
         "a billing token, a sandbox issuer's token, aud orders-api-staging, "
         "iss .../issuer-staging (search)",
-        (
-            "POST /billing/login gives a token for another API, signed by the same key.",
-            "The token log has a token from another issuer, too.",
-        ),
+        HINTS["audience"],
         attack("search", forge_audience, admin=False),
-        fix="pass audience='orders-api' and issuer='https://lab.example/issuer'.",
+        fix=GRANTED + "it accepted a token meant for another API or from another issuer. "
+        "Pass audience=AUDIENCE and issuer=ISSUER to jwt.decode.",
     ),
     Attack(
         "malformed",
         "empty, two or four segments, not base64, an 8 KB header, a header that is a JSON list "
         "or nested 3000 deep, a non-JSON payload...",
         (),
-        attack("reports", combined(forge_malformed, forge_hostile_header), admin=False),
-        fix="catch jwt.PyJWTError around everything you parse, and return None; let PyJWT "
-        "parse the header (jwt.get_unverified_header): a header may be a JSON list, a number "
-        "or nested thousands deep, and your own json.loads and .get() raise on those.",
+        attack(
+            "reports",
+            combined(forge_malformed, forge_hostile_header),
+            admin=False,
+            on_crash=CATCH,
+        ),
+        fix=f"validate_token must refuse garbage, not crash: {CATCH}; let PyJWT parse the "
+        "header (jwt.get_unverified_header): a header may be a JSON list, a number or nested "
+        "thousands deep, and your own json.loads and .get() raise on those.",
         flag=False,
     ),
     Attack(
@@ -196,7 +197,9 @@ ATTACKS = (
         "(not an access token)",
         (),
         attack("reports", forge_wrong_typ, admin=False),
-        fix="accept only typ 'at+jwt' (or 'application/at+jwt'), RFC 9068 §4.",
+        fix=GRANTED + "it accepted a token that is not an access token. Require the header's "
+        "typ to be 'at+jwt' or 'application/at+jwt' (RFC 9068 §4); jwt.decode_complete "
+        "returns the verified header.",
         flag=False,
     ),
     Attack(
@@ -204,7 +207,8 @@ ATTACKS = (
         "genuine tokens without jti, iat, sub, iss or aud",
         (),
         attack("reports", forge_missing, admin=False),
-        fix="options={'require': ['exp', 'iat', 'iss', 'aud', 'sub', 'jti']}.",
+        fix=GRANTED + "it accepted a token missing a claim this API requires. "
+        "options={'require': ['exp', 'iat', 'iss', 'aud', 'sub', 'jti']}.",
         flag=False,
     ),
     Attack(
@@ -212,20 +216,26 @@ ATTACKS = (
         "genuine tokens whose exp, iat or nbf is a numeric string, a boolean, null, a list, "
         "NaN or Infinity",
         (),
-        attack("reports", forge_claim_types, admin=False),
-        fix="PyJWT compares int(exp), so exp '1999999999' (a string) or nbf true pass its "
-        "checks: after decoding, refuse a token whose exp, iat or nbf is not an int or a float "
-        "(type(value) in (int, float): a bool is not a NumericDate, RFC 7519 §2).",
+        attack("reports", forge_claim_types, admin=False, on_crash=CATCH),
+        fix=GRANTED + "PyJWT compares int(exp), so exp '1999999999' (a string) or nbf true "
+        "pass its checks: after decoding, refuse a token whose exp, iat or nbf is not an int "
+        "or a float (type(value) in (int, float): a bool is not a NumericDate, RFC 7519 §2).",
         flag=False,
     ),
     Attack(
         "lifetime",
         "genuine tokens that live 20 minutes or ten years, exp 2**70 or 1e308, iat before 1970",
         (),
-        attack("reports", forge_lifetime, admin=False),
-        fix="PyJWT accepts any future exp: refuse a token whose exp is more than LIFETIME "
-        "(15 minutes) after its iat, comparing exp > iat + LIFETIME (subtracting a float from "
-        "a 400-digit int raises OverflowError).",
+        attack(
+            "reports",
+            forge_lifetime,
+            admin=False,
+            on_crash="compare exp > iat + LIFETIME; subtracting a float from a 400-digit int "
+            "raises OverflowError",
+        ),
+        fix=GRANTED + "PyJWT accepts any future exp: refuse a token whose exp is more than "
+        "LIFETIME (15 minutes) after its iat, comparing exp > iat + LIFETIME (subtracting a "
+        "float from a 400-digit int raises OverflowError).",
         flag=False,
     ),
     Attack(
@@ -234,8 +244,9 @@ ATTACKS = (
         "spaces, with a port, a fragment, a look-alike letter, or inside another URL (search)",
         (),
         attack("search", forge_issuer_variants, admin=False),
-        fix="compare iss exactly (issuer=ISSUER): no strip(), lower(), rstrip('/'), URL "
-        "parsing, 'in' or startswith; RFC 9068 §4 says the issuer MUST exactly match.",
+        fix=GRANTED + "it matched iss loosely. Compare it exactly (issuer=ISSUER): no strip(), "
+        "lower(), rstrip('/'), URL parsing, 'in' or startswith; RFC 9068 §4 says the issuer "
+        "MUST exactly match.",
         flag=False,
     ),
     Attack(
@@ -244,8 +255,9 @@ ATTACKS = (
         "a dict, or a string that only contains the name (search)",
         (),
         attack("search", forge_audience_list, admin=False),
-        fix="let PyJWT check aud (audience=AUDIENCE): a list must contain 'orders-api' as "
-        "one of its strings, exactly; 'in' on a string or a dict is a substring or key test.",
+        fix=GRANTED + "it matched aud loosely. Let PyJWT check it (audience=AUDIENCE): a list "
+        "must contain 'orders-api' as one of its strings, exactly; 'in' on a string or a dict "
+        "is a substring or key test.",
         flag=False,
     ),
     Attack(
@@ -253,10 +265,10 @@ ATTACKS = (
         "tokens signed with the issuer's key under no kid, an unknown or empty kid, the kid with a "
         "space or in capitals, null, 7 or a list",
         (),
-        attack("reports", forge_kid_unknown, admin=False),
-        fix="pick the key with KEYS.get(kid) and refuse when it is None: no fallback to the "
-        "only key, no trying every key, no normalising the kid (and no header['kid'], which "
-        "raises when there is none).",
+        attack("reports", forge_kid_unknown, admin=False, on_crash=CATCH),
+        fix=GRANTED + "it found a key for a kid the issuer never published. Pick the key with "
+        "KEYS.get(kid) and refuse when it is None: no fallback to the only key, no trying every "
+        "key, no normalising the kid (and no header['kid'], which raises when there is none).",
         flag=False,
     ),
     Attack(
@@ -266,10 +278,10 @@ ATTACKS = (
         "token accepted, then sent again once expired (profile)",
         (),
         cached_verdict,
-        fix="validate the whole token on every request: a verdict cached by kid, payload, "
-        "signature, sub or jti accepts forgeries that share that part with a token you once "
-        "accepted, and one cached by the whole token (lru_cache) accepts it after it expires. "
-        "Cache keys (KEYS), not verdicts.",
+        fix=GRANTED + "it reused an earlier verdict. Validate the whole token on every "
+        "request: a verdict cached by kid, payload, signature, sub or jti accepts forgeries "
+        "that share that part with a token you once accepted, and one cached by the whole "
+        "token (lru_cache) accepts it after it expires. Cache keys (KEYS), not verdicts.",
         flag=False,
     ),
     Attack(
@@ -279,23 +291,43 @@ ATTACKS = (
         (),
         jwks_flood,
         expected="refused, with at most one JWKS fetch",
-        fix="build KEYS once, outside validate_token; if you refetch for rotation, at most "
-        "once in a while (PyJWKClient does, with its cooldown): a made-up kid must not make "
-        "every service call the issuer.",
+        fix="validate_token fetched the issuer's JWKS again for made-up kids, so anyone can "
+        "make every service call the issuer. Build KEYS once, outside validate_token; to follow "
+        "rotation, refetch at most once in a while (PyJWT's PyJWKClient does since 2.14: "
+        "cooldown_duration, 30 s by default; before 2.14 it refetched for every unknown kid).",
         flag=False,
     ),
 )
 
 CHECKS = (
-    Check("fresh-login", "alice logs in: her token works on all 10 services", check_login),
-    Check("admin-token", "a genuine admin token opens every admin report", check_admin),
-    Check("within-leeway", "a token 5 s past exp is still accepted (clock skew)", check_leeway),
+    Check(
+        "fresh-login",
+        "alice logs in: her token works on all 10 services",
+        check_login,
+        hint=DENIED + "it refused alice's fresh token. Return the claims dict (with its 'sub') "
+        "for a valid token; KEYS must hold the issuer's key under its kid, and typ 'at+jwt' is "
+        "the access-token type.",
+    ),
+    Check(
+        "admin-token",
+        "a genuine admin token opens every admin report",
+        check_admin,
+        hint=DENIED + "it refused a genuine admin token. Return the claims of every valid "
+        "token; the route itself checks the role.",
+    ),
+    Check(
+        "within-leeway",
+        "a token 5 s past exp is still accepted (clock skew)",
+        check_leeway,
+        hint=DENIED + "it refused a token 5 s past exp. Clocks drift: leeway=30 (RFC 7519 "
+        "§4.1.4 allows a small leeway).",
+    ),
     Check(
         "multi-audience",
         "tokens whose aud is a list including orders-api work on all 10 services",
         check_multi_audience,
-        hint="aud may be a list (RFC 7519 §4.1.3): accept a token whose list contains "
-        "'orders-api'. PyJWT's audience=AUDIENCE does; strict_aud=True or aud == AUDIENCE "
-        "does not.",
+        hint=DENIED + "it refused a token whose aud list includes 'orders-api'. aud may be a "
+        "list (RFC 7519 §4.1.3): PyJWT's audience=AUDIENCE accepts it; strict_aud=True or "
+        "aud == AUDIENCE does not.",
     ),
 )

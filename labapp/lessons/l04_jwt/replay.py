@@ -40,25 +40,40 @@ def send(http: httpx.Client, url: str, token: str) -> httpx.Response:
 
 
 def replay(
-    http: httpx.Client, service: str, tokens: dict[str, str], admin: bool = True
+    http: httpx.Client,
+    service: str,
+    tokens: dict[str, str],
+    admin: bool = True,
+    on_crash: str = "",
 ) -> Observed:
-    """Send each named token; the attack got through if any was answered 2xx."""
-    status = None
+    """Send each named token; the attack got through if any was answered 2xx.
+
+    A 5xx is never a pass: the row then says which token crashed the validator and, when the
+    lesson has one, the fix it teaches for that crash (``on_crash``), since the engine shows
+    only its generic crash advice on a row whose tokens were otherwise refused.
+    """
+    status, crashed = None, None
     for name, token in tokens.items():
         response = send(http, route(service, admin), token)
         status = response.status_code
         if response.is_success:
-            return Observed(True, status, f"{name} was accepted by {service}")
+            return Observed(True, status, f"validate_token accepted {name} ({service})")
+        if status >= 500 and crashed is None:
+            crashed = name
+    if crashed is not None:
+        fix = f"; fix: {on_crash}" if on_crash else ""
+        return Observed(False, 500, f"validate_token crashed on {crashed} ({service}){fix}")
     return Observed(False, status)
 
 
 def attack(
-    service: str, forge: Forge, admin: bool = True
+    service: str, forge: Forge, admin: bool = True, on_crash: str = ""
 ) -> Callable[[Any, httpx.Client], Observed]:
     """Replay the forged tokens at the service's admin route (or /me: admin=False)."""
 
     def run(lab: Any, http: httpx.Client) -> Observed:
-        return replay(http, service, forge(lab, http, load_material(lab.store)), admin)
+        tokens = forge(lab, http, load_material(lab.store))
+        return replay(http, service, tokens, admin, on_crash)
 
     return run
 
@@ -77,7 +92,8 @@ def everywhere(lab: Any, http: httpx.Client, token: str, admin: bool) -> Observe
     for service in SERVICES:
         response = send(http, route(service, admin), token)
         if not response.is_success:
-            return Observed(False, response.status_code, f"refused by {service}")
+            verdict = "crashed on" if response.status_code >= 500 else "refused"
+            return Observed(False, response.status_code, f"validate_token {verdict} it ({service})")
         if "flag" in response.json():
             return Observed(False, response.status_code, f"{service} gave a flag to a real user")
     return Observed(True, 200, f"accepted by all {len(SERVICES)} services")
@@ -157,9 +173,9 @@ def jwks_flood(lab: Any, http: httpx.Client) -> Observed:
         response = send(http, route("integrations", True), forged)
         status = response.status_code
         if response.is_success:
-            return Observed(True, status, f"a token with kid {kid!r} was accepted")
+            return Observed(True, status, f"validate_token accepted a token with kid {kid!r}")
     fetches = _jwks_fetches(lab) - before
-    detail = f"{tokens} tokens with made-up kids made the service fetch the JWKS {fetches} times"
+    detail = f"{tokens} tokens with made-up kids made validate_token fetch the JWKS {fetches} times"
     return Observed(fetches > 1, None if fetches > 1 else status, detail)
 
 

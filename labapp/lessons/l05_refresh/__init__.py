@@ -12,7 +12,7 @@ LESSON = Lesson(
     id="05-refresh",
     title="Lesson 05 — Refresh tokens: rotation and revocation",
     notebook="05-refresh-rotation.ipynb",
-    minutes=60,
+    minutes=90,
     create_app=create_app,
     seed=seed,
     hooks=HOOKS,
@@ -26,9 +26,10 @@ LESSON = Lesson(
             "more than 7 days ago; then tokens.claim(digest): if it returns False the token "
             "was used before (or is being used right now), so "
             "tokens.revoke_family(record['family']) and refuse. Every loser, every time.",
-            "validate_access: jwt.get_unverified_header(token).get('typ') must be 'at+jwt'; "
-            "decode with algorithms=['RS256'], audience, issuer and "
-            "options={'require': ['exp', ...]}; refuse tokens.is_denied(jti) and "
+            "validate_access: inside one try, jwt.get_unverified_header(token).get('typ') must "
+            "be 'at+jwt' or 'application/at+jwt' (RFC 9068 §4); decode with "
+            "algorithms=['RS256'], audience, issuer and options={'require': ['exp', ...]}; "
+            "except jwt.PyJWTError: None; then refuse tokens.is_denied(jti) and "
             "tokens.session_ended(claims['sid']).",
             "logout: tokens.deny(claims['jti'], claims['exp']) and "
             "tokens.revoke_family(claims['sid'], 'logout'); leave the body's refresh_token "

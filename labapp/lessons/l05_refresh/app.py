@@ -5,7 +5,11 @@ state lives in the lab's SQLite. The weak hooks never consume a refresh token, n
 its reuse, mint it as a JWT with the access tokens' key, forget the access token at logout
 and look before they leap. The defense follows RFC 9700 §4.14 (refresh token protection,
 §4.14.2 rotation with reuse detection), RFC 8725 §3.11–3.12 (explicit typing, mutually
-exclusive validation), OWASP API2:2023 and ASVS 5 (V7 session management, V9 tokens).
+exclusive validation), RFC 9068 §4 (``typ``), OWASP API2:2023 and ASVS 5.0 (V10.4.5 rotation
+and reuse, V10.4.8 absolute lifetime, V7.4.1 session termination, V9.2.2 token type).
+
+``/login`` and ``/refresh`` are the notes app's own JSON routes, not an OAuth token endpoint:
+the OAuth documents are cited for their refresh-token rules, which hold for any refresh token.
 """
 
 from __future__ import annotations
@@ -78,6 +82,11 @@ class Logout(BaseModel):
     refresh_token: RefreshToken | None = None
 
 
+def _session(claims: dict[str, Any]) -> str:
+    """The audit log's name for the session an access token belongs to."""
+    return f"family {str(claims.get('sid', '?'))[:8]}"
+
+
 def _token_problem(token: str) -> str | None:
     """Why a token from issue_refresh() could never come back to POST /refresh, if it could not."""
     if not token or len(token) > TOKEN_CHARS or not all(" " <= c <= "~" for c in token):
@@ -113,6 +122,14 @@ def create_app(state: LabState) -> FastAPI:
     app.state.ledger = ledger  # the battery reads what really happened from here
     app.state.tokens = tokens  # and times its race with it (TokenStore.racing)
     victim: dict[str, Any] = {"refresh": None}
+
+    def _family_of(presented: str) -> tuple[str, str, str]:
+        """Who, what and which family a refresh request is about, for the audit log."""
+        family = ledger.family_of(presented)
+        row = store.one("SELECT username FROM families WHERE id = ?", (family,))
+        if row is None:
+            return "?", "refresh", "unknown token"
+        return row["username"], "refresh", f"family {family[:8]}"
 
     async def issue(username: str, family: str) -> dict[str, Any]:
         refresh = await state.call("issue_refresh", username, family, tokens)  # a str (Hook)
@@ -164,13 +181,16 @@ def create_app(state: LabState) -> FastAPI:
             if problem:
                 raise state.guard.bad_result("rotate", problem)
             if record is None:
-                store.audit("?", "refresh", "session", "deny", "refresh token refused")
+                # The server knows which family every token it issued belongs to (RFC 9700
+                # §4.14.2: "information about the relationship is retained"), so a refusal is
+                # audited against that family; a token it never issued has none.
+                store.audit(*_family_of(presented), "deny", "refresh token refused")
                 raise HTTPException(
                     401, "invalid refresh token", headers=challenge(REALM, invalid_token=True)
                 )
             answer = await issue(record["username"], record["family"])
         except (HookFailed, HookTimeout) as exc:
-            store.audit("?", "refresh", "session", "error", str(exc))
+            store.audit(*_family_of(presented), "error", str(exc))
             raise
         finally:
             ledger.leave(presented, start, time.monotonic(), reuse=reuse, victim=by_victim)
@@ -216,10 +236,10 @@ def create_app(state: LabState) -> FastAPI:
         try:
             await state.call("logout", claims, refresh_token, tokens)
         except (HookFailed, HookTimeout) as exc:
-            store.audit(claims["sub"], "logout", "session", "error", str(exc))
+            store.audit(claims["sub"], "logout", _session(claims), "error", str(exc))
             raise
         ledger.logged_out(str(claims.get("sid")), begun, time.monotonic())
-        store.audit(claims["sub"], "logout", "session", "allow", "logged out")
+        store.audit(claims["sub"], "logout", _session(claims), "allow", "logged out")
         return {"logged_out": claims["sub"]}
 
     @app.get("/api/me", summary="Who you are (any valid access token)")

@@ -42,6 +42,33 @@ FAMILY_LIFETIME = 7 * 24 * 3600  # the absolute lifetime the notebook asks for
 DAY = 24 * 3600
 
 
+# What a crash on each kind of request most often means, and the fix the lesson teaches: a
+# 500 is never a pass, and the row says which hook crashed and what to change (the engine
+# adds the learner's own line).
+CRASHED = {
+    "not a JWT": "validate_access crashed on {name}: read the header inside your try "
+    "(jwt.get_unverified_header raises jwt.DecodeError on a token that is not a JWT) "
+    "and read typ with .get('typ') (a token may have none); any jwt.PyJWTError means None",
+    "claims": "validate_access crashed on {name}: pin algorithms=['RS256'] (PyJWT 2.15 "
+    "raises TypeError, which is no jwt.PyJWTError, when HS256 meets the RSA key object) and "
+    "turn every jwt.PyJWTError into None",
+    "unknown": "rotate crashed on {name}: tokens.find() returns None for a token it never "
+    "saved; refuse None before reading the record",
+    "logout": "logout crashed on {name}: claims is the caller's access token's claims "
+    "(a dict); deny claims['jti'] until claims['exp'], revoke claims['sid'], and never "
+    "read the body's refresh_token (it may be None)",
+    "old": "rotate crashed on {name}: family_started is Unix time in seconds (a float); "
+    "compare time.time() - record['family_started'] with 7 * 24 * 3600",
+}
+
+
+def crashed(response: httpx.Response, kind: str, name: str) -> Observed | None:
+    """A row's verdict when the server answered ``name`` with a 5xx, naming the fix."""
+    if response.status_code < 500:
+        return None
+    return Observed(False, response.status_code, CRASHED[kind].format(name=name))
+
+
 def age_family(lab: Any, family: str, seconds: float) -> None:
     """Pretend this login happened ``seconds`` ago (and has refreshed ever since)."""
     lab.store.execute("UPDATE families SET started = started - ? WHERE id = ?", (seconds, family))
@@ -52,7 +79,8 @@ def attack_replay(lab: Any, http: httpx.Client) -> Observed:
     if len(chain(http, rt1, 1)) < 2:
         return Observed(False, None, "the first refresh failed (see the legit rows)")
     response = refresh(http, rt1["refresh_token"])
-    return Observed(response.is_success, response.status_code, "RT1 replayed after RT1→RT2")
+    detail = "rotate exchanged RT1 again after RT1→RT2" if response.is_success else ""
+    return Observed(response.is_success, response.status_code, detail)
 
 
 def _reused_chain(lab: Any, http: httpx.Client) -> list[dict[str, Any]] | None:
@@ -75,7 +103,10 @@ def attack_reuse(lab: Any, http: httpx.Client) -> Observed:
     if sets is None:
         return Observed(False, None, "RT1→RT2→RT3 failed (see the legit rows)")
     response = refresh(http, sets[2]["refresh_token"])
-    return Observed(response.is_success, response.status_code, "RT3 after RT1 was reused")
+    detail = "rotate exchanged RT3 after RT1 was reused: the family lives on"
+    return Observed(
+        response.is_success, response.status_code, detail if response.is_success else ""
+    )
 
 
 def attack_access_after_reuse(lab: Any, http: httpx.Client) -> Observed:
@@ -88,7 +119,7 @@ def attack_access_after_reuse(lab: Any, http: httpx.Client) -> Observed:
         response = me(http, tokens["access_token"])
         status = response.status_code
         if response.is_success:
-            detail = f"the access token of step {n} still works after RT1 was reused"
+            detail = f"validate_access accepted the access token of step {n} after RT1 was reused"
             if not revoked:
                 detail += " (and rotate did not even revoke the family: see reuse-unnoticed)"
             return Observed(True, status, detail)
@@ -106,9 +137,16 @@ def attack_type_confusion(lab: Any, http: httpx.Client) -> Observed:
     ):
         response = me(http, token)
         if response.is_success:
-            return Observed(True, response.status_code, f"{name} was accepted as an access token")
+            detail = f"validate_access accepted {name} as an access token"
+            return Observed(True, response.status_code, detail)
+        crash = crashed(response, "not a JWT", name)
+        if crash:
+            return crash
     response = refresh(http, tokens["access_token"])
-    detail = "the access token was accepted as a refresh token"
+    crash = crashed(response, "unknown", "an access token sent to /refresh")
+    if crash:
+        return crash
+    detail = "rotate accepted the access token as a refresh token"
     return Observed(
         response.is_success, response.status_code, detail if response.is_success else ""
     )
@@ -129,7 +167,10 @@ def attack_access_claims(lab: Any, http: httpx.Client) -> Observed:
         response = me(http, token)
         status = response.status_code
         if response.is_success:
-            return Observed(True, status, f"{name} was accepted")
+            return Observed(True, status, f"validate_access accepted {name}")
+        crash = crashed(response, "claims", name)
+        if crash:
+            return crash
     return Observed(False, status)
 
 
@@ -137,18 +178,23 @@ def attack_after_logout(lab: Any, http: httpx.Client) -> Observed:
     tokens = login(lab, http)
     out = log_out(http, tokens["access_token"], tokens["refresh_token"])
     if not out.is_success:
-        return Observed(False, out.status_code, "logout itself failed (see the legit rows)")
+        crash = crashed(out, "logout", "alice's own logout")
+        return crash or Observed(
+            False, out.status_code, "logout itself failed (see the legit rows)"
+        )
     response = me(http, tokens["access_token"])
     if response.is_success:
-        return Observed(True, response.status_code, "the access token works after logout")
+        detail = "validate_access accepted the access token after logout"
+        return Observed(True, response.status_code, detail)
     response = refresh(http, tokens["refresh_token"])
     if response.is_success:
-        return Observed(True, response.status_code, "the refresh token works after logout")
+        detail = "rotate exchanged the refresh token after logout (logout did not revoke sid)"
+        return Observed(True, response.status_code, detail)
     claims = claims_of(tokens["access_token"])
     denied = lab.store.one("SELECT until FROM denylist WHERE jti = ?", (claims["jti"],))
     if denied is None or denied["until"] < claims["exp"]:
         missing = "is not on the denylist" if denied is None else "leaves it before its exp"
-        return Observed(True, None, f"after logout, the access token's jti {missing}")
+        return Observed(True, None, f"logout: after logout, the access token's jti {missing}")
     # A session has more than one access token: log out with the newest, try an older one.
     first = login(lab, http)
     second = refresh(http, first["refresh_token"])
@@ -158,7 +204,8 @@ def attack_after_logout(lab: Any, http: httpx.Client) -> Observed:
     if not out.is_success:
         return Observed(False, out.status_code, "logout with a refreshed token failed")
     response = me(http, first["access_token"])
-    detail = "an older access token of the session, after logout with a newer one"
+    detail = "validate_access accepted an older access token of the session, after logout "
+    detail += "with a newer one (refuse tokens.session_ended(claims['sid']))"
     return Observed(response.is_success, response.status_code, detail)
 
 
@@ -166,9 +213,12 @@ def attack_logout_scope(lab: Any, http: httpx.Client) -> Observed:
     alice, bob = login(lab, http), login(lab, http, "bob")
     out = log_out(http, alice["access_token"], bob["refresh_token"])
     if not out.is_success:
-        return Observed(False, out.status_code, "logout itself failed (see the legit rows)")
+        crash = crashed(out, "logout", "a logout with bob's refresh token in the body")
+        return crash or Observed(
+            False, out.status_code, "logout itself failed (see the legit rows)"
+        )
     if not refresh(http, bob["refresh_token"]).is_success:
-        detail = "alice logged out with bob's refresh token in the body, and bob was signed out"
+        detail = "logout signed bob out: alice logged out with bob's refresh token in the body"
         return Observed(True, out.status_code, detail)
     response = refresh(http, alice["refresh_token"])
     if response.is_success:
@@ -177,9 +227,12 @@ def attack_logout_scope(lab: Any, http: httpx.Client) -> Observed:
     tokens = login(lab, http)  # an app that lost its refresh token still logs out
     out = log_out(http, tokens["access_token"], None)
     if not out.is_success:
-        return Observed(False, out.status_code, "logout without a refresh token in the body failed")
+        crash = crashed(out, "logout", "a logout with no refresh token in the body")
+        detail = "logout without a refresh token in the body failed"
+        return crash or Observed(False, out.status_code, detail)
     response = refresh(http, tokens["refresh_token"])
-    detail = "the session's refresh token, after a logout that sent none in the body"
+    detail = "rotate exchanged the session's refresh token after a logout that sent none in "
+    detail += "the body: logout must revoke claims['sid'] whatever the body holds"
     return Observed(response.is_success, response.status_code, detail)
 
 
@@ -217,7 +270,8 @@ def attack_race(lab: Any, http: httpx.Client) -> Observed:
     wins = [a.json() for a in answers if a.is_success]
     refused = max((a.status_code for a in answers if not a.is_success), default=200)
     if len(wins) > 1:
-        return Observed(True, 200, f"{len(wins)} of {RACERS} concurrent uses succeeded")
+        detail = f"rotate exchanged one token {len(wins)} times in {RACERS} concurrent uses"
+        return Observed(True, 200, detail)
     family = claims_of(tokens["access_token"])["sid"]
     after = "after 8 concurrent uses of one refresh token (a reuse)"
     for won in wins:
@@ -228,7 +282,8 @@ def attack_race(lab: Any, http: httpx.Client) -> Observed:
         if response.is_success:
             return Observed(True, response.status_code, f"the winner's access token works {after}")
     if not family_revoked(lab, family):
-        return Observed(True, None, f"the family is not revoked {after}")
+        detail = f"rotate did not revoke the family {after} (every lost claim is a reuse)"
+        return Observed(True, None, detail)
     if ledger.unclaimed > unclaimed:
         detail = "rotate() exchanged a token without winning tokens.claim() for it"
         return Observed(True, None, detail)
@@ -242,7 +297,8 @@ def attack_long_access(lab: Any, http: httpx.Client) -> Observed:
         claims = claims_of(answer["access_token"])
         lifetime = max(answer["expires_in"], claims["exp"] - claims["iat"])
         if lifetime > MAX_ACCESS_LIFETIME:
-            detail = f"a {name}'s access token lives {lifetime} s (at most {MAX_ACCESS_LIFETIME} s)"
+            detail = f"access_lifetime: a {name}'s access token lives {lifetime} s "
+            detail += f"(at most {MAX_ACCESS_LIFETIME} s)"
             return Observed(True, None, detail)
     return Observed(False, None)
 
@@ -251,7 +307,10 @@ def attack_old_family(lab: Any, http: httpx.Client) -> Observed:
     tokens = login(lab, http)
     age_family(lab, claims_of(tokens["access_token"])["sid"], FAMILY_LIFETIME + 60)
     response = refresh(http, tokens["refresh_token"])
-    detail = "a refresh in a family that started 7 days and a minute ago"
+    crash = crashed(response, "old", "a login 7 days and a minute old")
+    if crash:
+        return crash
+    detail = "rotate exchanged a token of a family that started 7 days and a minute ago"
     return Observed(response.is_success, response.status_code, detail)
 
 
@@ -261,10 +320,10 @@ def attack_at_rest(lab: Any, http: httpx.Client) -> Observed:
     token = tokens["refresh_token"]
     stored = [r["hash"] for r in lab.store.query("SELECT hash FROM refresh_tokens")]
     if any(isinstance(v, str) and (token in v or (len(v) >= 16 and v in token)) for v in stored):
-        return Observed(True, None, "the refresh token (or part of it) is in the table as-is")
+        return Observed(True, None, "issue_refresh saved the refresh token (or part of it) as-is")
     mine = lab.store.query("SELECT hash FROM refresh_tokens WHERE family = ?", (family,))
     if not any(row["hash"] in sha256_forms(token) for row in mine):
-        return Observed(True, None, "the table does not hold sha256(token) for this token")
+        return Observed(True, None, "issue_refresh did not save sha256(token) (hex) for this token")
     return Observed(False, None)
 
 
@@ -275,12 +334,18 @@ def attack_guessable(lab: Any, http: httpx.Client) -> Observed:
         family = claims_of(tokens["access_token"])["sid"]
         readable = readable_parts(tokens["refresh_token"], "alice", family[:8])
         if readable:
-            return Observed(True, None, f"the refresh token is not opaque: {readable}")
+            return Observed(
+                True, None, f"issue_refresh: the refresh token is not opaque: {readable}"
+            )
     if len(set(samples)) < len(samples):
-        return Observed(True, None, f"{SAMPLES} logins did not get {SAMPLES} different tokens")
+        return Observed(
+            True, None, f"issue_refresh: {SAMPLES} logins did not get {SAMPLES} different tokens"
+        )
     bits = estimated_bits(samples)
     if bits < ENOUGH_BITS - ESTIMATE_MARGIN:
-        return Observed(True, None, f"about {bits:.0f} random bits (at least {ENOUGH_BITS})")
+        return Observed(
+            True, None, f"issue_refresh: about {bits:.0f} random bits (at least {ENOUGH_BITS})"
+        )
     if draws_from_csprng(lab.state.hooks["issue_refresh"]) is False:
         detail = (
             "issue_refresh() does not draw from secrets (random, time and counters are guessable)"

@@ -40,6 +40,11 @@ class Ledger:
             self.refresh[digest(refresh)] = (family, at)
             self.access[digest(access)] = (family, at)
 
+    def family_of(self, token: str) -> str:
+        """The family a refresh token was issued in ('' for a token never issued)."""
+        with self.lock:
+            return self.refresh.get(digest(token), ("", 0.0))[0]
+
     def arrive(self, token: str) -> bool:
         """A refresh token is presented; True when it was exchanged before (a reuse)."""
         key = digest(token)

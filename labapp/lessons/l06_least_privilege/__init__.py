@@ -13,7 +13,7 @@ LESSON = Lesson(
     id="06-least-privilege",
     title="Lesson 06 — Least privilege",
     notebook="06-least-privilege.ipynb",
-    minutes=60,
+    minutes=75,
     create_app=create_app,
     seed=seed,
     dependencies=(PERMISSIONS,),
@@ -23,15 +23,17 @@ LESSON = Lesson(
     hints={
         "defend": (
             "permitted: a dict role -> {action: 'own' or 'any'}; a missing entry (or a role "
-            "you have no entry for) is a denial; return True or False, and for 'own' check owns.",
+            "you have no entry for) is a denial; return True or False, and for 'own' check owns "
+            "(True only when owns is True).",
             "Wrap who.role() in try/except DependencyDown and return False: fail closed.",
             "invoice_filter: ('owner = ?', (user['username'],)) unless the role reads any invoice.",
             "public_fields never includes password_hash; internal_note only for support and admin.",
             "accepted_fields: user -> display_name, email; invoice -> memo, status. "
-            "grant_scopes: requested & allowed.",
+            "grant_scopes: requested & allowed (an empty result is the server's invalid_scope).",
             "Keep nothing between calls (no cache of roles, filters or grants): the grader "
             "demotes users mid-run.",
         )
     },
-    try_this="You are vera. Try <code>lab.client.get('/invoices/3', headers=as_vera)</code>.",
+    try_this="You play vera (viewer) and eddie (editor): their session tokens are in "
+    "<code>lab.users</code>. Start with <code>GET /me</code> and <code>GET /invoices</code>.",
 )

@@ -19,6 +19,7 @@ from labapp.lessons.l06_least_privilege.decisions import (
     attack_stale_role,
     filter_rows,
 )
+from labapp.lessons.l06_least_privilege.hints import LADDERS
 from labapp.lessons.l06_least_privilege.matrix import (
     MEMO,
     as_user,
@@ -26,7 +27,7 @@ from labapp.lessons.l06_least_privilege.matrix import (
     check_matrix,
     check_scopes,
     check_writes,
-    owned,
+    listed,
     reset,
     throwaway,
     token_for,
@@ -48,12 +49,17 @@ def _through(response: httpx.Response, what: str) -> Observed | None:
 
 def attack_bola(lab: Any, http: httpx.Client) -> Observed:
     reset(lab)
-    listed = http.get("/invoices", headers=as_user(lab, "vera"))
-    if listed.is_success:
-        ids = {row.get("id") for row in listed.json().get("invoices", [])}
-        if ids - owned(lab, "vera"):
-            return Observed(True, listed.status_code, f"GET /invoices as vera lists {sorted(ids)}")
-    last = listed.status_code
+    answer = http.get("/invoices", headers=as_user(lab, "vera"))
+    if answer.is_success:
+        seen = listed(lab, "vera", answer.json().get("invoices", []))
+        if seen != "allow:own":
+            return Observed(
+                True,
+                answer.status_code,
+                f"GET /invoices as vera (viewer) gives {seen.partition(':')[2]}, not only her "
+                "own: invoice_filter granted too much",
+            )
+    last = answer.status_code
     for username, method, invoice_id in [
         ("vera", "GET", 3),
         ("eddie", "GET", 1),
@@ -64,15 +70,17 @@ def attack_bola(lab: Any, http: httpx.Client) -> Observed:
         url = f"/invoices/{invoice_id}"
         response = http.request(method, url, headers=as_user(lab, username), json=body)
         last = response.status_code
-        if seen := _through(response, f"{method} {url} as {username}"):
+        what = f"{method} {url} as {username}, not the owner, answered {response.status_code}"
+        if seen := _through(response, what + ": invoice_filter and permitted() both let it by"):
             return seen
     for name in HOSTILE_NAMES:
         if seen := filter_rows(lab, {"id": 0, "username": name, "role": "viewer"}):
             return Observed(
                 True,
                 None,
-                f"invoice_filter for a viewer named {name!r} matches invoices {sorted(seen)}: "
-                "compare the owner with = and pass the name as a parameter",
+                f"invoice_filter for a viewer named {name!r} matches invoices {sorted(seen)}, "
+                "none of them hers: granted too much; compare owner with = and pass the name "
+                "as a parameter",
             )
     return Observed(False, last, "no one else's invoice came back, listed or by id")
 
@@ -97,7 +105,9 @@ def attack_bfla(lab: Any, http: httpx.Client) -> Observed:
                 continue  # support may list accounts
             response = http.request(method, url, headers=as_user(lab, username))
             last = response.status_code
-            if seen := _through(response, f"{method} {url} as {username}"):
+            role = ROLE_OF[username]
+            what = f"{method} {url} as {username} ({role}): permitted() granted too much"
+            if seen := _through(response, what):
                 reset(lab)
                 return seen
     reset(lab)
@@ -120,7 +130,12 @@ def attack_scope_escalation(lab: Any, http: httpx.Client) -> Observed:
         granted = set(response.json().get("scope", "").split()) if response.is_success else set()
         extra = granted - ROLE_SCOPES[ROLE_OF[username]]
         if extra:
-            return Observed(True, last, f"{username} ({ROLE_OF[username]}) got {sorted(extra)}")
+            return Observed(
+                True,
+                last,
+                f"{username} ({ROLE_OF[username]}) asked {scope!r} and was granted "
+                f"{sorted(extra)}, which the role may not have: grant_scopes granted too much",
+            )
     return Observed(False, None, "every token held only scopes its role may have")
 
 
@@ -133,7 +148,7 @@ def attack_over_grant(lab: Any, http: httpx.Client) -> Observed:
         ("vera", "invoices:read"),
         ("eddie", "invoices:read users:admin"),
         ("sam", "users:read"),
-        ("svc-billing", ""),  # no scope asked, none granted: this lab has no default scope
+        ("vera", "users:admin"),  # nothing she may have: refused, not "her usual scopes"
     ]:
         response = token_for(lab, http, username, scope)
         last = response.status_code
@@ -142,7 +157,10 @@ def attack_over_grant(lab: Any, http: httpx.Client) -> Observed:
         )
         if extra := granted - set(scope.split()):
             return Observed(
-                True, last, f"{username} asked for {scope!r} and was also granted {sorted(extra)}"
+                True,
+                last,
+                f"{username} asked for {scope!r} and was also granted {sorted(extra)}: "
+                "grant_scopes granted too much",
             )
     return Observed(False, None, "every token held only scopes its client asked for")
 
@@ -151,39 +169,37 @@ ATTACKS = (
     Attack(
         "bola",
         "a viewer and an editor read and edit invoices that are not theirs (API1)",
-        (
-            "As vera, GET /invoices. Whose invoices are these?",
-            "Ids are small integers. Try GET /invoices/3 as vera.",
-        ),
+        LADDERS["bola"],
         attack_bola,
-        fix="Put ownership in the query: invoice_filter returns ('owner = ?', (username,)) "
-        "unless the role reads any invoice; the name is a parameter, compared with =.",
+        fix="invoice_filter granted too much: put ownership in the query, return "
+        "('owner = ?', (user['username'],)) unless the role's rule reads any invoice "
+        "(support, admin, service); the name is a parameter, compared with =.",
     ),
     Attack(
         "owns-ignored",
         "asked directly, the policy lets a viewer or an editor act on someone else's invoice",
         ("An 'own' rule allows only when owns is True.",),
         attack_owns_ignored,
-        fix="permitted() must check owns for an 'own' rule: reach == 'any' or (reach == 'own' "
-        "and owns). The filter hid the invoice this time; each lock must hold on its own.",
+        fix="permitted() granted too much: an 'own' rule allows only when owns is True "
+        "(reach == 'any' or (reach == 'own' and owns)). The filter hid the invoice this time; "
+        "each lock must hold on its own.",
         flag=False,
     ),
     Attack(
         "bfla",
         "non-admins call the admin functions the UI hides (API5)",
-        (
-            "The UI shows no delete button to vera. The server has the route anyway: see the card.",
-            "DELETE /admin/users/3 as vera.",
-        ),
+        LADDERS["bfla"],
         attack_bfla,
-        fix="permitted(): user:delete for admin only; user:list for admin and support.",
+        fix="permitted() granted too much: user:delete for admin only, user:list for admin and "
+        "support; every other role gets False for both.",
     ),
     Attack(
         "deny-by-default",
         "an account whose role has no rule (a new 'contractor') gets in somewhere",
         ("A role missing from your table must be denied everything.",),
         attack_deny_by_default,
-        fix="Deny by default: a role or action with no entry in your table gets False "
+        fix="Granted too much: deny by default. permitted(): a role or action with no entry in "
+        "your table gets False "
         "(POLICY.get(role, {}).get(action) is None there); invoice_filter: only roles whose "
         "rule reads any invoice see them all, every other role (a new one too) only its own.",
         flag=False,
@@ -191,34 +207,27 @@ ATTACKS = (
     Attack(
         "mass-assignment",
         "PATCH bodies that set role, username, id, owner, password_hash or internal_note (API3)",
-        (
-            "GET /me shows your role. What if your PATCH /me body names it too?",
-            "PATCH /me with {'role': 'admin'}.",
-        ),
+        LADDERS["mass-assignment"],
         attack_mass_assignment,
-        fix="accepted_fields lists only what a client may set: user -> {display_name, email}; "
-        "invoice -> {memo, status}; never an identity, owner or role field.",
+        fix="accepted_fields accepted too much: list only what a client may set, user -> "
+        "{display_name, email}, invoice -> {memo, status}; never an identity, owner or role "
+        "field (the server then refuses any other field with 422).",
     ),
     Attack(
         "data-exposure",
         "responses carry password_hash, or internal_note to roles that must not see it (API3)",
-        (
-            "Read the whole JSON of GET /me, not just what a UI would show.",
-            "Which field should never leave the server? Which is staff-only?",
-        ),
+        LADDERS["data-exposure"],
         attack_data_exposure,
-        fix="public_fields: never password_hash; internal_note only for support and admin "
-        "(name those two roles: every other role, a new one too, goes without).",
+        fix="public_fields showed too much: never password_hash; internal_note only for support "
+        "and admin (name those two roles: every other role, a new one too, goes without).",
     ),
     Attack(
         "scope-escalation",
         "a token request asks for scopes the role may not have (RFC 6749 §3.3)",
-        (
-            "POST /oauth/token with {'scope': 'invoices:read'} trades your session for a token.",
-            "Ask for 'users:admin' as vera. What does the answer's scope say?",
-        ),
+        LADDERS["scope-escalation"],
         attack_scope_escalation,
-        fix="grant_scopes returns requested & allowed: the intersection, never the union.",
+        fix="grant_scopes granted too much: return requested & allowed (the intersection), "
+        "never a scope the role lacks, never the union.",
     ),
     Attack(
         "over-grant",
@@ -226,7 +235,8 @@ ATTACKS = (
         ("Ask for one scope. Does the token hold only that one?",),
         attack_over_grant,
         fix="Granted too much: grant_scopes returns requested & allowed, never a scope the "
-        "client did not ask for (least privilege, RFC 9700 §2.3), and nothing for no request.",
+        "client did not ask for (least privilege, RFC 9700 §2.3); when nothing asked for is "
+        "allowed, nothing (the server then answers invalid_scope).",
         flag=False,
     ),
     Attack(
@@ -234,7 +244,8 @@ ATTACKS = (
         "users demoted to viewer (and an invoice that changed hands) meet an old answer",
         ("who.role() asks the permissions service: ask it on every decision.",),
         attack_stale_role,
-        fix="Remember nothing between calls: call who.role() in permitted() on every request "
+        fix="Granted too much after a change: remember nothing between calls. Call who.role() "
+        "in permitted() on every request "
         "(no cache per user, not even as an outage fallback), build the filter from the "
         "user's current role, grant scopes from the current `allowed`.",
         flag=False,
@@ -242,13 +253,10 @@ ATTACKS = (
     Attack(
         "fail-open",
         "during the permissions outage, requests get through",
-        (
-            "with lab.outage('permissions'): ... makes who.role() raise DependencyDown.",
-            "Inside it, as vera, GET /invoices/3.",
-        ),
+        LADDERS["fail-open"],
         attack_fail_open,
-        fix="Catch DependencyDown around who.role() and return False for every request: "
-        "fail closed, even for what the role could do.",
+        fix="permitted() must fail closed: catch DependencyDown around who.role() and return "
+        "False for every request while the service is down, even for what the role could do.",
     ),
 )
 
@@ -257,8 +265,10 @@ CHECKS = (
         "permission-matrix",
         "every role × endpoint × own/other object answers as the policy table says",
         check_matrix,
-        hint="each ✗ cell names role, endpoint and object: 'expected deny, got allow' means "
-        "your policy is too open there; 'expected allow, got deny', too strict.",
+        hint="each cell names role, endpoint and object: 'expected deny, got allow' means "
+        "permitted() grants too much there; 'expected allow, got deny', it denies too much; "
+        "'allow:all' where 'allow:own' is expected (the invoice list), invoice_filter is too "
+        "open, and the reverse, too strict.",
     ),
     Check(
         "fields-kept",
@@ -268,7 +278,14 @@ CHECKS = (
         "is given, every time (support and admin see internal_note; everyone sees an "
         "invoice's id, owner, amount_cents, status and memo, a profile's all but the hash)",
     ),
-    Check("writes-work", "vera edits her profile; eddie and ada edit invoices", check_writes),
+    Check(
+        "writes-work",
+        "vera edits her profile; eddie and ada edit invoices",
+        check_writes,
+        hint="a legitimate write was refused: denied too much. accepted_fields must still "
+        "accept a profile's display_name and email and an invoice's memo and status (a 422 "
+        "names the field it refused); a 403/404 means permitted() or invoice_filter said no",
+    ),
     Check(
         "least-scopes",
         "tokens get the scopes asked for and allowed, and a narrow one is refused a write",

@@ -31,6 +31,7 @@ from labapp.lessons.l06_least_privilege.policy import (
     QUESTIONS,
     ROLE_OF,
     ROLE_SCOPES,
+    SPARE_HASH,
     USERS,
 )
 
@@ -122,8 +123,8 @@ def attack_deny_by_default(lab: Any, http: httpx.Client) -> Observed:
     store = lab.state.store
     user_id = store.execute(
         "INSERT INTO users (username, display_name, role, email, password_hash) "
-        "VALUES (?, 'Nora Newcomer', ?, 'nora@example.test', '')",
-        (NEWCOMER, NEW_ROLE),
+        "VALUES (?, 'Nora Quist', ?, 'nora.quist@fernhill.example', ?)",
+        (NEWCOMER, NEW_ROLE, SPARE_HASH),
     )
     own_invoice = len(INVOICES) + 1
     store.execute(
@@ -167,6 +168,9 @@ def attack_fail_open(lab: Any, http: httpx.Client) -> Observed:
     with lab.outage(PERMISSIONS):
         for username, role, method, route, obj, expected in cells(lab):
             observed = last = probe(lab, http, username, method, route, obj)
+            if observed.startswith("HTTP 5"):
+                reset(lab)
+                return crashed_in_outage(f"{cell(method, route, obj)} as {username}", observed)
             if observed.startswith("allow"):
                 reset(lab)
                 even = ": the table allows it, but the role could not be asked" * (
@@ -176,6 +180,16 @@ def attack_fail_open(lab: Any, http: httpx.Client) -> Observed:
                 return Observed(True, None, what)
     reset(lab)
     return Observed(False, None, f"every request was denied during the outage (last: {last})")
+
+
+def crashed_in_outage(what: str, observed: str) -> Observed:
+    """A 5xx during the outage: not a denial. Say what the lesson teaches instead."""
+    return Observed(
+        False,
+        int(observed.split()[1]),
+        f"{what} during the outage answered {observed}, not a denial: permitted() let "
+        "DependencyDown escape. Catch it around who.role() and return False (fail closed)",
+    )
 
 
 # -- change: a demotion, an invoice changing hands -------------------------------------------
@@ -228,6 +242,9 @@ def _after_the_change(lab: Any, http: httpx.Client) -> Observed | None:
     def more_than_vera(username: str, method: str, route: str, obj: str) -> str | None:
         theirs = probe(lab, http, username, method, route, obj)
         hers = probe(lab, http, "vera", method, route, obj)
+        crashed = next((x for x in (theirs, hers) if x.startswith("HTTP 5")), None)
+        if crashed:
+            return crashed
         return theirs if theirs.startswith("allow") and theirs != hers else None
 
     with lab.outage(PERMISSIONS):  # a role remembered "for outages" is a remembered role
@@ -235,7 +252,10 @@ def _after_the_change(lab: Any, http: httpx.Client) -> Observed | None:
             ("eddie", "PATCH", "/invoices/{id}", "own"),
             ("sam", "GET", "/admin/users", ""),
         ]:
-            if seen := more_than_vera(username, method, route, obj):
+            seen = more_than_vera(username, method, route, obj)
+            if seen and seen.startswith("HTTP 5"):
+                return crashed_in_outage(f"{cell(method, route, obj)} as {username}", seen)
+            if seen:
                 return Observed(
                     True,
                     None,
@@ -244,7 +264,11 @@ def _after_the_change(lab: Any, http: httpx.Client) -> Observed | None:
                 )
     for username in DEMOTED:
         for _, _, method, route, obj, _ in cells_of(username, "viewer"):
-            if seen := more_than_vera(username, method, route, obj):
+            seen = more_than_vera(username, method, route, obj)
+            if seen and seen.startswith("HTTP 5"):
+                what = f"{cell(method, route, obj)} as {username} or vera"
+                return Observed(False, int(seen.split()[1]), f"{what} answered {seen}")
+            if seen:
                 return Observed(
                     True,
                     None,

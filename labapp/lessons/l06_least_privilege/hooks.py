@@ -7,7 +7,6 @@ grant_scopes=...)``.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,13 @@ from typing import Any
 from labapp.engine.errors import DependencyDown
 from labapp.engine.spec import Hook, LabState
 from labapp.lessons.common import issue_session_tokens
-from labapp.lessons.l06_least_privilege.policy import COLUMNS, INVOICES, LISTED, USERS
+from labapp.lessons.l06_least_privilege.policy import (
+    COLUMNS,
+    INVOICES,
+    LISTED,
+    PASSWORD_HASHES,
+    USERS,
+)
 
 
 @dataclass
@@ -109,10 +114,11 @@ def seed(state: LabState) -> None:
         "ALTER TABLE users ADD COLUMN password_hash TEXT;"
         "CREATE TABLE invoices (id INTEGER PRIMARY KEY, owner TEXT, amount_cents INTEGER, "
         "status TEXT, memo TEXT, internal_note TEXT);"
-        "CREATE TABLE access_tokens (token TEXT PRIMARY KEY, username TEXT, scopes TEXT);"
+        "CREATE TABLE access_tokens (token TEXT PRIMARY KEY, username TEXT, scopes TEXT, "
+        "expires_at REAL);"
     )
     for row in USERS:
-        digest = f"$argon2id$v=19$m=19456,t=2,p=1${secrets.token_urlsafe(16)}"
+        digest = PASSWORD_HASHES[row[1]]
         store.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)", (*row, digest))
     store.executemany("INSERT INTO invoices VALUES (?, ?, ?, ?, ?, ?)", INVOICES)
     issue_session_tokens(state, listed=False)

@@ -19,9 +19,13 @@ import httpx
 from labapp.engine.grading import Observed
 from labapp.lessons.common import auth, session_token
 from labapp.lessons.l06_least_privilege.policy import (
+    ACCESS_TOKEN_TYPE,
     INVOICES,
+    PASSWORD_HASHES,
     ROLE_OF,
     SEES_ALL_INVOICES,
+    SPARE_HASH,
+    TOKEN_EXCHANGE,
     USERS,
     reference_allows,
 )
@@ -42,24 +46,27 @@ def reset(lab: Any) -> None:
     marks = ", ".join("?" * len(seeded))
     store.execute(f"DELETE FROM sessions WHERE username NOT IN ({marks})", seeded)
     for user_id, username, display, role, email in USERS:
+        digest = PASSWORD_HASHES[username]
         store.execute(
             "INSERT OR IGNORE INTO users (id, username, display_name, role, email, password_hash) "
-            "VALUES (?, ?, ?, ?, ?, '$argon2id$v=19$restored')",
-            (user_id, username, display, role, email),
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (user_id, username, display, role, email, digest),
         )
         store.execute(
-            "UPDATE users SET username = ?, display_name = ?, role = ?, email = ? WHERE id = ?",
-            (username, display, role, email, user_id),
+            "UPDATE users SET username = ?, display_name = ?, role = ?, email = ?, "
+            "password_hash = ? WHERE id = ?",
+            (username, display, role, email, digest, user_id),
         )
     store.executemany("INSERT OR REPLACE INTO invoices VALUES (?, ?, ?, ?, ?, ?)", INVOICES)
 
 
 def throwaway(lab: Any) -> int:
     """A fresh account for a DELETE to aim at, so no seeded user is harmed."""
+    name = f"trial-{secrets.token_hex(4)}"  # unique even after a wrong defense deleted rows
     return lab.state.store.execute(
         "INSERT INTO users (username, display_name, role, email, password_hash) "
-        "VALUES (?, 'Temp', 'viewer', '', '')",
-        (f"temp-{secrets.token_hex(4)}",),  # unique even after a wrong defense deleted rows
+        "VALUES (?, 'Trial account', 'viewer', ?, ?)",
+        (name, f"{name}@fernhill.example", SPARE_HASH),
     )
 
 
@@ -137,14 +144,27 @@ def probe(lab: Any, http: httpx.Client, username: str, method: str, route: str, 
     status = response.status_code
     if status in (403, 404):
         return "deny"
+    if status == 422:  # the policy said yes; the input model refused the body (writes-work's row)
+        return "allow"
     if not 200 <= status < 300:
         return f"HTTP {status}"
     if route == "/invoices":
-        ids = {row.get("id") for row in response.json().get("invoices", [])}
-        if ids == owned(lab, username):
-            return "allow:own"
-        return "allow:all" if ids == all_ids(lab) else f"allow:{sorted(ids, key=str)}"
+        return listed(lab, username, response.json().get("invoices", []))
     return "allow"
+
+
+def listed(lab: Any, username: str, rows: list[dict[str, Any]]) -> str:
+    """Whose invoices a list holds: 'allow:own', 'allow:all' or the ids (counted when the
+    output model hides ``id``: that is the fields-kept row's failure, not this one's)."""
+    mine, every = owned(lab, username), all_ids(lab)
+    if all("id" in row for row in rows):
+        ids = {row["id"] for row in rows}
+        if ids == mine:
+            return "allow:own"
+        return "allow:all" if ids == every else f"allow:{sorted(ids, key=str)}"
+    if len(rows) == len(mine):
+        return "allow:own"
+    return "allow:all" if len(rows) == len(every) else f"allow:{len(rows)} invoices"
 
 
 def matrix(lab: Any, http: httpx.Client) -> list[tuple[str, str, str, str, str]]:
@@ -179,7 +199,13 @@ def check_matrix(lab: Any, http: httpx.Client) -> Observed:
 
 
 def token_for(lab: Any, http: httpx.Client, username: str, scope: str) -> httpx.Response:
-    return http.post("/oauth/token", headers=as_user(lab, username), json={"scope": scope})
+    """Exchange ``username``'s session for a token asking ``scope`` ("" asks for none)."""
+    form = {
+        "grant_type": TOKEN_EXCHANGE,
+        "subject_token": session_token(lab.state, username),
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+    }
+    return http.post("/oauth/token", data={**form, "scope": scope} if scope else form)
 
 
 # -- what real users need ------------------------------------------------------------------
@@ -196,7 +222,14 @@ def check_fields(lab: Any, http: httpx.Client) -> Observed:
     ]
     for username, url, fields in wanted:
         response = http.get(url, headers=as_user(lab, username))
-        missing = fields - set(response.json()) if response.is_success else fields
+        if not response.is_success:
+            return Observed(
+                False,
+                response.status_code,
+                f"GET {url} as {username} was refused before any field was chosen: "
+                "permitted() or invoice_filter denied too much (see permission-matrix)",
+            )
+        missing = fields - set(response.json())
         if missing:
             return Observed(
                 False, response.status_code, f"GET {url} as {username} lacks {sorted(missing)}"

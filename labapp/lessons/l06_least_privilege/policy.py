@@ -9,13 +9,34 @@ from __future__ import annotations
 
 PERMISSIONS = "permissions"  # the service `who.role()` asks; lab.outage("permissions")
 
-# (id, username, display name, role, email); the learner plays vera and eddie.
+# (id, username, display name, role, email); the learner plays vera and eddie. The domain is
+# reserved for examples (RFC 2606 §2), so no mail can reach a real person.
 USERS = (
-    (1, "vera", "Vera Viewer", "viewer", "vera@example.test"),
-    (2, "eddie", "Eddie Editor", "editor", "eddie@example.test"),
-    (3, "sam", "Sam Support", "support", "sam@example.test"),
-    (4, "ada", "Ada Admin", "admin", "ada@example.test"),
-    (5, "svc-billing", "Billing export (service account)", "service", "billing@example.test"),
+    (1, "vera", "Vera Lindqvist", "viewer", "vera.lindqvist@fernhill.example"),
+    (2, "eddie", "Eddie Mensah", "editor", "e.mensah@fernhill.example"),
+    (3, "sam", "Samira Haddad", "support", "support-sam@fernhill.example"),
+    (4, "ada", "Ada Brennan", "admin", "ada.brennan@fernhill.example"),
+    (5, "svc-billing", "Billing export (service)", "service", "billing-bot@fernhill.example"),
+)
+# Each account's password hash: real argon2id PHC strings (of random passwords nobody kept),
+# four at the OWASP Password Storage Cheat Sheet minimum (m=19 MiB, t=2, p=1), the service
+# account's older, at argon2-cffi's default (m=64 MiB, t=3, p=4): what a leak would show.
+PASSWORD_HASHES = {
+    "vera": "$argon2id$v=19$m=19456,t=2,p=1$tC170VMTI/Z3t97OPvoUBQ$"
+    "AfGG1EOxYMTE5sWj7Kgyi405SwlBM4Bq9rQpsPoukGc",
+    "eddie": "$argon2id$v=19$m=19456,t=2,p=1$xvMUtnySd2SOpo9T0ev1hQ$"
+    "haBE3Ax67mBhCzxrJW88+HG/UDUFcPEXJTu+g5Vu4oU",
+    "sam": "$argon2id$v=19$m=19456,t=2,p=1$qaDKSS4m7Rdt14/LvqeiTA$"
+    "KYMlGjKBZ6mJ+naoLbrlbR7OMchkR7ejxbeT7gBt4WY",
+    "ada": "$argon2id$v=19$m=19456,t=2,p=1$0nA2sV8TEdnthuovustVkw$"
+    "iGxjfi/RYeNj/BG/Mqpg1e52wHgv3ELidr3kYEJpg5Y",
+    "svc-billing": "$argon2id$v=19$m=65536,t=3,p=4$TXfvIlkVDtOvzv1WxRmY8g$"
+    "k68/g83IHabShG4tnv8Zy2d+PL4Jv3i6xwkA3k3aU6Y",
+}
+# A throwaway or newly signed-up account's hash (grader rows add and remove such accounts).
+SPARE_HASH = (
+    "$argon2id$v=19$m=19456,t=2,p=1$+rqSNJ4I+TY0+61g1zGZoQ$"
+    "gc0ZaZdYxT8wJEAqOOGcLd6nd11Yk3GsoktD3HqnUZ8"
 )
 LISTED = ("vera", "eddie")  # credentials in lab.users: the non-admin people you play
 ROLE_OF = {username: role for _, username, _, role, _ in USERS}
@@ -41,7 +62,8 @@ SHOWN = {
     "invoice": {"id", "owner", "amount_cents", "status", "memo"},
 }
 SEES_INTERNAL_NOTES = {"support", "admin"}
-# What a client may write: everything else in a body is refused (422).
+# What a client may write: a PATCH body naming anything else is refused (422, the lab's own
+# check in inputs.py: the routes take a plain dict, so no Pydantic model drops fields first).
 WRITABLE = {"user": {"display_name", "email"}, "invoice": {"memo", "status"}}
 
 # Per role, the actions it may take: on its "own" objects only, or on "any" object.
@@ -112,3 +134,10 @@ def reference_allows(role: str | None, action: str, owns: bool) -> bool:
     """The course's answer: may ``role`` take ``action`` on an object it owns (or not)?"""
     reach = POLICY.get(role or "", {}).get(action)
     return reach == "any" or (reach == "own" and owns)
+
+
+# The token endpoint is an OAuth 2.0 Token Exchange (RFC 8693 §2.1): a client trades the
+# user's session (the subject token) for a narrower access token.
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a name
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a name
+TOKEN_LIFETIME = 3600  # seconds: a delegated token expires; a session here does not

@@ -10,6 +10,7 @@ RFC 6797 (HSTS), RFC 8996 and RFC 9325 §3.1.1 (TLS versions), RFC 6750 §5.3.
 
 from __future__ import annotations
 
+import datetime
 import re
 import ssl
 from collections.abc import Callable
@@ -34,7 +35,7 @@ MESSAGES = {
     "bob": ["Dinner at 8?", "Your parcel is at the depot", "Board meeting moved to Friday"],
     "alice": ["Welcome to the messages API"],
 }
-DAILY_REPORT = {"date": "2026-11-27", "messages_sent": 18234, "active_users": 412}
+DAILY_REPORT = {"messages_sent": 18234, "active_users": 412}  # yesterday's, whenever it runs
 PAYOUTS = [
     {"merchant": "m-104", "amount_cents": 120400},
     {"merchant": "m-221", "amount_cents": 8800},
@@ -269,7 +270,8 @@ def create_app(state: LabState) -> FastAPI:
         session = caller(request)
         if session["username"] != "svc-reports":
             raise HTTPException(403, "reports only")
-        result: dict[str, Any] = {"report": DAILY_REPORT}
+        yesterday = datetime.date.today() - datetime.timedelta(days=1)
+        result: dict[str, Any] = {"report": {"date": yesterday.isoformat(), **DAILY_REPORT}}
         if session["given_to"] == "other-ca":
             result["flag"] = state.flag("impostor-server")
         elif session["given_to"] in ("wrong-name", "expired"):

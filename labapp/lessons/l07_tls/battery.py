@@ -152,14 +152,34 @@ ATTACKS = (
         "sniff-token",
         "bob's phone app syncs over http://; its token is read off the wire and replayed",
         (
-            "lab.net.phone_app_sync() makes the app sync through the café Wi-Fi (lab.net.wifi).",
-            "print(lab.net.wifi.text()): the request is there, headers and all.",
-            "Replay the Authorization header over HTTPS: lab.client.get('/inbox', headers=...).",
+            "Bob's app talks to the API's http:// address, through the café's Wi-Fi, and "
+            "lab.net.wifi keeps every byte it carries. Let the app sync, then read what the "
+            "Wi-Fi saw, as you read the taps in the explore section: what in bob's request "
+            "says who he is?",
+            "Sniffing, then replay: over plain HTTP a bearer token is readable text, and a "
+            "bearer token works for whoever presents it, over any connection. CWE-319 "
+            "(Cleartext Transmission of Sensitive Information); CAPEC-157 (Sniffing Attacks); "
+            "RFC 6750 §5.3: clients MUST always use TLS with bearer tokens. The API's HTTPS "
+            "port does not help once the client chose http://.",
+            "1. lab.net.phone_app_sync() makes bob's app sync through the Wi-Fi.\n"
+            "2. lab.net.wifi.text() is the capture: the token follows 'Authorization: Bearer '.\n"
+            "3. Send it in the Authorization header to /inbox with lab.client (HTTPS).\n"
+            "4. The JSON's 'flag' is yours.\n"
+            "```python\n"
+            "import re\n"
+            "\n"
+            "lab.net.phone_app_sync()\n"
+            'found = re.search(r"Authorization: Bearer (\\S+)", lab.net.wifi.text())\n'
+            'as_bob = {"Authorization": f"Bearer {found.group(1)}"}\n'
+            'inbox = lab.client.get("/inbox", headers=as_bob).json()\n'
+            'lab.check_flag("sniff-token", inbox["flag"])\n'
+            "```",
         ),
         attack_sniff,
         expected="every token sent over http:// is dead over HTTPS (401)",
-        fix="on_plain_http: whenever req.token is set, on every path and method, call "
-        "req.revoke_token() (it crossed in clear), then return False.",
+        fix="on_plain_http lets a token seen in clear live: whenever req.token is set, on every "
+        "path and method, call req.revoke_token() (it crossed the network in clear), then "
+        "return False.",
     ),
     Attack(
         "plain-http-served",
@@ -175,83 +195,140 @@ ATTACKS = (
     Attack(
         "old-tls",
         "a TLS 1.0/1.1 client gets in, or a port's context allows those versions",
-        ("ssl.TLSVersion.TLSv1_2 is the floor (RFC 8996, ASVS 5 12.1.1).",),
+        (
+            "ssl.TLSVersion.TLSv1_2 is the floor (RFC 8996 §4, §5; RFC 9325 §3.1.1; ASVS 5.0 "
+            "12.1.1).",
+        ),
         attack_old_tls,
         expected="a refused handshake; minimum_version TLS 1.2 on both ports",
-        fix="server_tls and service_tls: context.minimum_version = ssl.TLSVersion.TLSv1_2 "
-        "(never TLSv1, TLSv1_1 or MINIMUM_SUPPORTED), and no SECLEVEL=0.",
+        fix="server_tls or service_tls allows too old a version: context.minimum_version = "
+        "ssl.TLSVersion.TLSv1_2 (never TLSv1, TLSv1_1 or MINIMUM_SUPPORTED), and no SECLEVEL=0.",
         flag=False,
     ),
     Attack(
         "weak-ciphers",
         "a TLS 1.2 client offering only NULL and SHA-1 suites connects, or a list has them",
-        ("OWASP TLS Cheat Sheet, 'Only Support Strong Ciphers'; RFC 9325 §4.1.",),
+        (
+            "RFC 9325 §4.1 (NULL encryption: MUST NOT) and §4.2 (the recommended TLS 1.2 "
+            "suites are AEAD); OWASP TLS Cheat Sheet, 'Only Support Strong Ciphers'.",
+        ),
         attack_weak_ciphers,
         expected="a refused handshake; no NULL, anonymous or SHA-1 suite in either list",
-        fix="server_tls and service_tls: keep Python's default cipher list (no NULL, no "
-        "anonymous, no SHA-1 suites): no set_ciphers() call, never '...@SECLEVEL=0'.",
+        fix="server_tls or service_tls allows weak suites: keep Python's default cipher list "
+        "(no NULL, no anonymous, no SHA-1 suites): no set_ciphers() call (or AEAD suites only), "
+        "never '...@SECLEVEL=0'.",
         flag=False,
     ),
     Attack(
         "no-hsts",
         "an HTTPS response (errors too) lacks HSTS of a year or more with includeSubDomains",
-        ("RFC 6797; OWASP HSTS Cheat Sheet; ASVS 5 3.4.1.",),
+        (
+            "RFC 6797 §6.1; OWASP HSTS Cheat Sheet; ASVS 5.0 3.4.1 (a year at level 1, "
+            "includeSubDomains from level 2).",
+        ),
         attack_no_hsts,
         expected="HSTS a browser accepts, a year or more with includeSubDomains, on every answer",
-        fix="security_headers: for every request, whatever its path, method or token, return "
-        "{'Strict-Transport-Security': 'max-age=31536000; includeSubDomains'} (directives "
-        "separated by ';', each once).",
+        fix="security_headers left a response without a usable HSTS header: for every request, "
+        "whatever its path, method or token, return {'Strict-Transport-Security': "
+        "'max-age=31536000; includeSubDomains'} (directives separated by ';', each once).",
         flag=False,
     ),
     Attack(
         "impostor-server",
         "the reports job sends its token to an impostor whose certificate is from another CA",
         (
-            "imp = lab.net.impostor('other-ca') starts a server with someone else's certificate.",
-            "lab.net.reports_job(via=imp.url): you are on the path, so you choose where it goes.",
-            "imp.captured holds what it sent. Use that token on lab.url's /reports/daily.",
+            "The job sends its token with every request, to whoever completes its TLS "
+            "handshake. You are on its path: reports_job(via=...) decides where its "
+            "connection really goes, and an impostor keeps what clients send it. Read "
+            "help(lab.net.reports_job) and help(lab.net.impostor).",
+            "Adversary in the middle against a TLS client that does not verify certificates: "
+            "CAPEC-94 (Adversary in the Middle); CWE-295 (Improper Certificate Validation); "
+            "RFC 6750 §5.3: the client MUST validate the TLS certificate chain. Encryption "
+            "without authentication protects you from everyone but the party you talk to.",
+            "1. imp = lab.net.impostor('other-ca') starts a server with another CA's certificate.\n"
+            "2. lab.net.reports_job(via=imp.url) sends the job to it.\n"
+            "3. imp.captured[-1] is the whole header value it received, 'Bearer ...'.\n"
+            "4. GET /reports/daily with lab.client, that value as Authorization; the JSON has "
+            "the flag.\n"
+            "```python\n"
+            'imp = lab.net.impostor("other-ca")\n'
+            "lab.net.reports_job(via=imp.url)\n"
+            'stolen = {"Authorization": imp.captured[-1]}\n'
+            'daily = lab.client.get("/reports/daily", headers=stolen).json()\n'
+            'lab.check_flag("impostor-server", daily["flag"])\n'
+            "```",
         ),
         attack_impostor,
         expected="the job refuses the impostor; its client trusts the course CA alone",
-        fix="make_client: verify against the course CA only, not the system's or certifi's "
-        "CAs as well (no load_default_certs, no create_default_context() without cafile): "
-        "httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file))).",
+        fix="make_client trusts too much: verify against the course CA only, not the system's or "
+        "certifi's CAs as well (no load_default_certs, no create_default_context() without "
+        "cafile): httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file))).",
     ),
     Attack(
         "bad-certificate",
         "the reports job accepts a course-CA certificate for the wrong name, or an expired one",
         (
-            "lab.net.impostor('wrong-name') and lab.net.impostor('expired') are signed by the "
-            "course CA itself.",
-            "The weak client checks nothing at all; a client with check_hostname=False "
-            "would still fall for 'wrong-name'.",
-            "As before: reports_job(via=imp.url), then the captured token on /reports/daily.",
+            "Two impostors, 'wrong-name' and 'expired', hold certificates the course CA itself "
+            "signed. Compare show_certificate(...) of each with lab.url's: which check of a "
+            "careful client would each one fail, and does this job make it?",
+            "A chain to a trusted CA is one check of three; the others are the name and the "
+            "dates. CWE-297 (Improper Validation of Certificate with Host Mismatch) and CWE-298 "
+            "(Improper Validation of Certificate Expiration); RFC 9110 §4.3.4: a client MUST "
+            "verify that the service's identity matches the URI's origin server.",
+            "1. imp = lab.net.impostor('wrong-name') (or 'expired').\n"
+            "2. lab.net.reports_job(via=imp.url): the job talks to it all the same.\n"
+            "3. Replay imp.captured[-1] as the Authorization header on /reports/daily with "
+            "lab.client; the JSON has the flag.\n"
+            "```python\n"
+            'imp = lab.net.impostor("wrong-name")\n'
+            "lab.net.reports_job(via=imp.url)\n"
+            'stolen = {"Authorization": imp.captured[-1]}\n'
+            'daily = lab.client.get("/reports/daily", headers=stolen).json()\n'
+            'lab.check_flag("bad-certificate", daily["flag"])\n'
+            "```",
         ),
         attack_bad_certificate,
-        fix="make_client: keep check_hostname=True and CERT_REQUIRED (the defaults of "
-        "ssl.create_default_context); never verify=False.",
+        expected="the job refuses both impostors at the handshake (a wrong name, an expired "
+        "certificate)",
+        fix="make_client skips a check: keep check_hostname=True and CERT_REQUIRED (the "
+        "defaults of ssl.create_default_context), and the date check; never verify=False.",
     ),
     Attack(
         "spoofed-identity",
-        "X-Client-Cert-CN: billing on the service port makes any caller the billing service",
+        "a header that names the billing service makes any caller the billing service",
         (
-            "with lab.net.service_client('reports') as c: c.get('/internal/usage', "
-            "headers={'X-Client-Cert-CN': 'reports'}) is a call as the proxy would label it.",
-            "The service trusts X-Client-Cert-CN, 'set by the proxy'. Who else can set it?",
-            "c.get('/internal/payouts', headers={'X-Client-Cert-CN': 'billing'})",
+            "Read how the planned gateway tells the service who is calling: "
+            "print(lab.net.gateway_conf). Then ask who else can reach the service port, and "
+            "what a client may put in its own request.",
+            "Identity spoofing through a header meant for a trusted proxy: the service "
+            "believes text any client writes. CWE-290 (Authentication Bypass by Spoofing), "
+            "CWE-348 (Use of Less Trusted Source); OWASP ASVS 5.0 12.1.3: validate mTLS client "
+            "certificates before using their identity.",
+            "1. lab.net.service_client('reports') is a client of the service port with the "
+            "reports certificate.\n"
+            "2. GET /internal/payouts (billing only) with the header the gateway would set, "
+            "naming billing: X-Client-Cert-CN: billing.\n"
+            "3. The JSON has the flag.\n"
+            "```python\n"
+            'as_billing = {"X-Client-Cert-CN": "billing"}\n'
+            'with lab.net.service_client("reports") as reports:\n'
+            '    payouts = reports.get("/internal/payouts", headers=as_billing).json()\n'
+            'lab.check_flag("spoofed-identity", payouts["flag"])\n'
+            "```",
         ),
         attack_spoofed_identity,
         expected="a 4xx or a refused handshake; identify_service ignores every header",
-        fix="identify_service: return req.client_cert_cn (from the verified handshake), None "
-        "without one; never take a name from any header, not even as a fallback.",
+        fix="identify_service believed a header: return req.client_cert_cn (from the verified "
+        "handshake), None without one; never take a name from any header, not even as a "
+        "fallback.",
     ),
     Attack(
         "no-client-cert",
         "the service port accepts a client with no certificate",
         ("mTLS: the server must require a certificate.",),
         attack_no_client_cert,
-        fix="service_tls: context.verify_mode = ssl.CERT_REQUIRED (CERT_OPTIONAL lets a "
-        "client without one in).",
+        fix="service_tls let a client without a certificate through the handshake: "
+        "context.verify_mode = ssl.CERT_REQUIRED (CERT_OPTIONAL lets a client without one in).",
         flag=False,
         transport_error_blocks=True,
     ),
@@ -261,8 +338,9 @@ ATTACKS = (
         ("Trust only the course CA for client certificates.",),
         attack_rogue_client_cert,
         expected="a refused handshake; the service port trusts the course CA alone",
-        fix="service_tls: CERT_REQUIRED and context.load_verify_locations(files.ca), and no "
-        "other CA (no load_default_certs(), no capath).",
+        fix="service_tls trusts too much: CERT_REQUIRED and "
+        "context.load_verify_locations(files.ca), and no other CA (no load_default_certs(), "
+        "no capath).",
         flag=False,
         transport_error_blocks=True,
     ),
@@ -271,7 +349,9 @@ ATTACKS = (
         "the service port accepts an expired client certificate",
         ("The handshake checks expiry when it verifies the certificate at all.",),
         attack_expired_client_cert,
-        fix="service_tls: CERT_REQUIRED with load_verify_locations(files.ca) checks expiry too.",
+        fix="service_tls let an expired certificate through the handshake: CERT_REQUIRED "
+        "with load_verify_locations(files.ca) checks the dates too (no "
+        "VERIFY_X509_... flag that skips them).",
         flag=False,
         transport_error_blocks=True,
     ),
@@ -280,8 +360,8 @@ ATTACKS = (
         "a valid certificate for one service calls the other service's route",
         ("Identity is the certificate's name, and each route names one service.",),
         attack_cross_service,
-        fix="identify_service: return the verified CN as is; do not map every valid "
-        "certificate to the same service.",
+        fix="identify_service grants too much: return the verified CN as is; do not map "
+        "every valid certificate to the same service.",
         flag=False,
     ),
 )
@@ -292,26 +372,30 @@ CHECKS = (
         "tls12-works",
         "a client that speaks TLS 1.2 (not 1.3) still connects",
         check_tls12,
-        hint="TLS 1.2 is still allowed (ASVS 5 12.1.1): set minimum_version, not 1.3 only.",
+        hint="server_tls denies too much: TLS 1.2 stays allowed (RFC 9325 §3.1.1: MUST "
+        "support it; ASVS 5.0 12.1.1): set minimum_version = TLSv1_2, not TLSv1_3.",
     ),
     Check(
         "tls13-works",
         "a client that speaks only TLS 1.3 still connects",
         check_tls13,
-        hint="TLS 1.3 must stay on (RFC 9325 §3.1.1; ASVS 5 12.1.1 prefers the latest): set "
-        "minimum_version only, not maximum_version.",
+        hint="server_tls denies too much: TLS 1.3 must stay on (RFC 9325 §3.1.1: SHOULD "
+        "support it; ASVS 5.0 12.1.1: the latest version preferred): set minimum_version only, "
+        "no maximum_version.",
     ),
     Check(
         "job-works",
         "the reports job, using your make_client, reads the real daily report",
         check_job,
-        hint="make_client must trust the course CA (ca_file) and return an httpx.Client.",
+        hint="make_client denies too much: its client must trust the course CA "
+        "(ssl.create_default_context(cafile=str(ca_file))), and it must return a new "
+        "httpx.Client each time.",
     ),
     Check(
         "services-work",
         "billing and reports call their routes with their own certificates, no headers",
         check_services,
-        hint="service_tls must load_verify_locations(files.ca); identify_service must return "
-        "req.client_cert_cn.",
+        hint="denies too much: service_tls must load_verify_locations(files.ca) for the "
+        "services' own certificates; identify_service must return req.client_cert_cn as is.",
     ),
 )

@@ -18,7 +18,7 @@ from labapp.engine.tls import client_context
 from labapp.lessons.common import auth, user_token
 from labapp.lessons.l07_tls.handshakes import service_get, trusts_more
 from labapp.lessons.l07_tls.hsts import parse_hsts
-from labapp.lessons.l07_tls.network import new_session
+from labapp.lessons.l07_tls.network import API_HOST, WRONG_HOST, new_session
 from labapp.lessons.l07_tls.probes import client_contexts, extra_trust
 
 YEAR = 31_536_000  # seconds: the HSTS max-age OWASP and ASVS 5 (3.4.1) ask for
@@ -45,7 +45,8 @@ def attack_sniff(lab: Any, http: httpx.Client) -> Observed:
         return Observed(False, None, "no bearer token crossed the wire")
     response = http.get("/inbox", headers=auth(found.group(1).decode()))
     if response.is_success:
-        detail = "a token sniffed from plain HTTP, replayed over HTTPS"
+        detail = "the phone app's token, read off the wire of the plain-HTTP port and replayed "
+        detail += "over HTTPS, still works: on_plain_http let a token seen in clear live"
         return Observed(True, response.status_code, detail)
     # The scheme's case varies too: "bearer" is as good as "Bearer" to the API (RFC 9110
     # §11.1), so a defense that parses the header itself must not miss it.
@@ -63,7 +64,7 @@ def attack_sniff(lab: Any, http: httpx.Client) -> Observed:
         replay = http.get("/inbox", headers=auth(token))
         if replay.is_success:
             detail = f"a token sent in clear ('{scheme} <token>', {method} {path}) still "
-            detail += "works over HTTPS"
+            detail += "works over HTTPS: on_plain_http did not revoke it"
             return Observed(True, replay.status_code, detail)
     return Observed(False, response.status_code, "every token sent in clear was revoked")
 
@@ -129,6 +130,17 @@ def attack_no_hsts(lab: Any, http: httpx.Client) -> Observed:
     return Observed(False, None, f"HSTS on every response: {value!r}")
 
 
+# What each impostor's certificate gets wrong, and the client check that should refuse it.
+_SKIPPED = {
+    "other-ca": "its certificate comes from another CA: your client did not verify the chain "
+    "against the course CA",
+    "wrong-name": f"its certificate (from the course CA) names {WRONG_HOST}, not {API_HOST}: "
+    "your client skipped the name check (check_hostname)",
+    "expired": "its certificate (from the course CA, for the right name) has expired: your "
+    "client skipped the date check",
+}
+
+
 def _job_against(lab: Any, kinds: tuple[str, ...]) -> Observed:
     refusals = []
     for kind in kinds:
@@ -136,11 +148,8 @@ def _job_against(lab: Any, kinds: tuple[str, ...]) -> Observed:
         before = len(impostor.captured)
         outcome = lab.net.reports_job(via=impostor.url)
         if len(impostor.captured) > before:
-            return Observed(
-                True,
-                outcome.get("status"),
-                f"the reports job sent its token to the {kind} impostor",
-            )
+            detail = f"the reports job, with make_client's client, sent its token to the {kind} "
+            return Observed(True, outcome.get("status"), f"{detail}impostor; {_SKIPPED[kind]}")
         refusals.append(f"{kind}: {str(outcome.get('error', outcome))[:80]}")
     return Observed(False, None, "the job refused " + "; ".join(refusals))
 
@@ -192,8 +201,12 @@ def check_https(lab: Any, http: httpx.Client) -> Observed:
 def _only(lab: Any, http: httpx.Client, version: ssl.TLSVersion) -> Observed:
     context = client_context(lab.ca_file)
     context.minimum_version = context.maximum_version = version
-    with grader_client(lab.url, statuses=http.statuses, verify=context) as client:
-        response = client.get("/health")
+    try:
+        with grader_client(lab.url, statuses=http.statuses, verify=context) as client:
+            response = client.get("/health")
+    except httpx.TransportError as exc:
+        detail = f"the HTTPS port (server_tls) refused the handshake of a {version.name}-only "
+        return Observed(False, None, f"{detail}client ({type(exc).__name__})")
     return Observed(response.is_success, response.status_code, f"a {version.name}-only client")
 
 
@@ -209,14 +222,24 @@ def check_job(lab: Any, http: httpx.Client) -> Observed:
     outcome = lab.net.reports_job()
     status = outcome.get("status")
     if status is None:
-        return Observed(False, None, f"the job could not reach the real API: {outcome['error']}")
+        detail = "the reports job, with make_client's client, refused the real API"
+        return Observed(False, None, f"{detail}: {outcome['error']}")
     http.statuses.append(status)
     return Observed(200 <= status < 300, status, "the reports job, with your client, at lab.url")
 
 
 def check_services(lab: Any, http: httpx.Client) -> Observed:
+    """Each service, with its own certificate, at its own route; a failure names the hook."""
     for cert, path in (("billing", "/internal/payouts"), ("reports", "/internal/usage")):
-        response = service_get(lab, http, cert, path, {})
+        try:
+            response = service_get(lab, http, cert, path, {})
+        except httpx.TransportError as exc:
+            detail = f"the service port (service_tls) refused the handshake of the {cert} "
+            detail += f"service's own course-CA certificate ({type(exc).__name__})"
+            return Observed(False, None, detail)
         if not response.is_success:
-            return Observed(False, response.status_code, f"the {cert} service at {path}")
+            detail = f"the {cert} service at {path}, its certificate accepted"
+            if response.status_code in (401, 403):
+                detail += f", was refused: identify_service did not answer {cert!r}"
+            return Observed(False, response.status_code, detail)
     return Observed(True, response.status_code, "billing and reports, each with its certificate")

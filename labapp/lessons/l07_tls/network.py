@@ -28,7 +28,7 @@ from labapp.engine.handlers import install_handlers
 from labapp.engine.http import lab_client
 from labapp.engine.server import LabServer
 from labapp.engine.store import Store
-from labapp.engine.tls import LAB_NAMES, CertFiles, CourseCA, Relay
+from labapp.engine.tls import CertFiles, CourseCA, Relay
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -38,6 +38,37 @@ if TYPE_CHECKING:
 
 SERVICES = ("billing", "reports")
 IMPOSTORS = ("other-ca", "wrong-name", "expired")
+# The host name the impostors claim to be: a DNS name, as a certificate should hold (the
+# OWASP TLS Cheat Sheet, "Use Correct Domain Names": do not include IP addresses).
+API_HOST = "localhost"
+WRONG_HOST = "intranet.example.com"  # another host the course CA issued a certificate to
+
+# Who the lab's clients pretend to be, as their requests say (each client sends its own).
+PHONE_APP_AGENT = "Messages/5.14.2 (Android 15; Pixel 8) okhttp/4.12.0"
+REPORTS_JOB_AGENT = "reports-job/3.2.0 (cron; svc-reports)"
+SERVICE_AGENTS = {"billing": "billing-service/2.4.1", "reports": "reports-service/1.9.0"}
+
+GATEWAY_CONF = """\
+# gateway.conf: the TLS-terminating proxy planned in front of the service API (nginx)
+map $ssl_client_s_dn $client_cn {
+    default                "";
+    ~(^|,)CN=(?<cn>[^,]+)  $cn;
+}
+
+server {
+    listen 8443 ssl;
+    ssl_certificate         tls/gateway.crt;
+    ssl_certificate_key     tls/gateway.key;
+    ssl_client_certificate  tls/issuing-ca.pem;  # client certificates: our own CA
+    ssl_verify_client       on;
+
+    location /internal/ {
+        proxy_pass https://service-api;
+        # the service API reads the caller's name from this header
+        proxy_set_header X-Client-Cert-CN $client_cn;
+    }
+}
+"""
 
 
 def new_session(store: Store, username: str, given_to: str = "user") -> str:
@@ -57,7 +88,11 @@ def new_session(store: Store, username: str, given_to: str = "user") -> str:
 
 @dataclass
 class Impostor:
-    """A server that answers like the real API and keeps the tokens clients send it."""
+    """A server that answers like the real API and keeps the tokens clients send it.
+
+    Its URL names the host it claims to be (``localhost``), as a client that was sent to it
+    by a poisoned DNS answer or a rogue access point would ask for that name.
+    """
 
     kind: str
     captured: list[str] = field(default_factory=list)  # Authorization header values
@@ -65,18 +100,26 @@ class Impostor:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
+        assert self.server is not None and self.server.port is not None
+        return f"https://{API_HOST}:{self.server.port}"
 
     def __repr__(self) -> str:
         return f"<Impostor {self.kind} at {self.url}: {len(self.captured)} token(s) captured>"
 
 
 class Network:
-    """The lesson's other servers, built around a running lab.
+    """The company network around the HTTPS API (``lab.net``).
 
-    ``service_app`` makes the internal service API; the lesson's app module passes its own
-    (helpers never import the app they serve).
+    - ``http_url``: the same API on plain HTTP; ``wifi``: a café's Wi-Fi in front of it,
+      which keeps every byte (``wifi.text()``); ``tap(port)``: such a relay for any port;
+    - ``phone_app_sync()``: bob's phone app syncs, through the Wi-Fi;
+    - ``reports_job(via=None)``: the reports job fetches the daily report over HTTPS;
+    - ``impostor(kind)``: a server that claims to be the API, as an attacker runs it;
+    - ``service_url``, ``service_client(name)``: the internal service API and a client of it
+      that presents a service's certificate; ``gateway_conf``: the gateway planned for it.
+
+    (``service_app`` makes the internal service API; the lesson's app module passes its own:
+    helpers never import the app they serve.)
     """
 
     def __init__(self, lab: Lab, service_app: Callable[[LabState], FastAPI]) -> None:
@@ -92,7 +135,12 @@ class Network:
             self.certs["expired"] = self.ca.issue(
                 "client-expired", common_name="billing", expired=True
             )
-            self.rogue_ca = CourseCA(lab.workdir / "rogue", name="Rogue CA")
+            # Anyone can make a CA and give it a trustworthy-sounding name.
+            self.rogue_ca = CourseCA(
+                lab.workdir / "rogue",
+                name="Secure Web Trust Services CA",
+                organization="Secure Web Trust Services",
+            )
             self.certs["rogue"] = self.rogue_ca.issue("client-rogue", common_name="billing")
             self.plain = self._serve(LabServer(lab.server.app))
             self.wifi = self._relay(self.plain.port)
@@ -113,6 +161,11 @@ class Network:
     def service_url(self) -> str:
         return self.service.url
 
+    @property
+    def gateway_conf(self) -> str:
+        """The configuration of the proxy the team planned in front of the service API."""
+        return GATEWAY_CONF
+
     def tap(self, port: int) -> Relay:
         """A relay in front of any lab port, to see what travels to it."""
         self.lab._alive()
@@ -127,22 +180,30 @@ class Network:
         """Bob's phone app signs in and fetches his inbox from its (plain HTTP) base URL."""
         self.lab._alive()
         token = new_session(self.lab.store, "bob", "phone-app")
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": PHONE_APP_AGENT}
         with lab_client(via or self.wifi.url()) as http:
-            response = http.get("/inbox", headers={"Authorization": f"Bearer {token}"})
+            response = http.get("/inbox", headers=headers)
         return {"status": response.status_code, "base_url": via or self.wifi.url()}
 
     def impostor(self, kind: str) -> Impostor:
-        """An impostor of the API: ``other-ca``, ``wrong-name`` or ``expired`` certificate."""
+        """Start (once) a server that claims to be the API, and return it.
+
+        ``kind`` says what is wrong with its certificate: ``other-ca`` (the right name, from
+        a CA that is not the course CA), ``wrong-name`` (the course CA, another host's name)
+        or ``expired`` (the course CA, the right name, past its dates). The impostor answers
+        every request and keeps each ``Authorization`` header value it receives, in
+        ``.captured``; ``.url`` is its address.
+        """
         self.lab._alive()
         if kind not in IMPOSTORS:
             raise ValueError(f"no impostor {kind!r}; choose one of {', '.join(IMPOSTORS)}")
         if kind not in self._impostors:
-            if kind == "other-ca":
-                files = self.rogue_ca.issue("impostor-other-ca", *LAB_NAMES)
-            elif kind == "wrong-name":
-                files = self.ca.issue("impostor-wrong-name", "impostor.example")
-            else:
-                files = self.ca.issue("impostor-expired", *LAB_NAMES, expired=True)
+            if kind == "other-ca":  # the right name, from a CA the job should not trust
+                files = self.rogue_ca.issue("impostor-other-ca", API_HOST)
+            elif kind == "wrong-name":  # the course CA, for another host
+                files = self.ca.issue("impostor-wrong-name", WRONG_HOST)
+            else:  # the course CA, the right name, dates long past
+                files = self.ca.issue("impostor-expired", API_HOST, expired=True)
             impostor = Impostor(kind)
             app = self._impostor_app(impostor)
             impostor.server = self._serve(LabServer(app, ssl_context=_plain_server(files)))
@@ -152,8 +213,10 @@ class Network:
     def reports_job(self, via: str | None = None) -> dict[str, Any]:
         """The reports job signs in and fetches the daily report over HTTPS.
 
-        ``via`` is where its connection really goes: an attacker on the path (a rogue
-        access point, a poisoned DNS answer) decides that, not the job.
+        It builds its HTTPS client with the ``make_client`` hook, then sends its bearer
+        token with the request. ``via`` is where its connection really goes: an attacker on
+        the path (a rogue access point, a poisoned DNS answer) decides that, not the job.
+        Returns the status it got, or the error that stopped it.
         """
         self.lab._alive()
         token = new_session(self.lab.store, "svc-reports", "reports-job")
@@ -168,7 +231,7 @@ class Network:
             with client:
                 response = client.get(
                     f"{via or self.lab.url}/reports/daily",
-                    headers={"Authorization": f"Bearer {token}"},
+                    headers={"Authorization": f"Bearer {token}", "User-Agent": REPORTS_JOB_AGENT},
                     timeout=5,
                 )
         except httpx.TransportError as exc:
@@ -206,7 +269,10 @@ class Network:
             names = ", ".join(self.certs)
             raise ValueError(f"no certificate {service!r}; the lab has: {names} (or None)")
         files = self.certs[service] if service else None
-        return lab_client(self.service_url, verify=self.ca.client_context(files))
+        headers = {}
+        if service is not None:  # rogue and expired say CN=billing: they pose as billing
+            headers["User-Agent"] = SERVICE_AGENTS.get(service, SERVICE_AGENTS["billing"])
+        return lab_client(self.service_url, verify=self.ca.client_context(files), headers=headers)
 
     # -- settings the learner changes (server_tls, service_tls) --------------------------
 
