@@ -68,6 +68,18 @@ class Row:
     observed: str
     passed: bool
     hint: str = ""
+    cause: str = ""  # why a failed row failed, in a few words; derived from kind if empty
+
+    def why(self) -> str:
+        """The direction of a failure: granted too much, denied too much, or crashed."""
+        if self.passed:
+            return ""
+        if self.cause:
+            return self.cause
+        return {
+            "attack": "granted too much: the attack got through",
+            "legit": "denied too much: a real user was refused",
+        }.get(self.kind, "wrong answer")
 
 
 @dataclass
@@ -94,7 +106,8 @@ class Report:
         lines = [self.summary() + ". Still getting through or broken:"]
         for row in self.failures:
             lines.append(
-                f"  ✗ [{row.kind}] {row.id}: expected {row.expected}; observed {row.observed}"
+                f"  ✗ [{row.kind}] {row.id} ({row.why()}): expected {row.expected}; "
+                f"observed {row.observed}"
             )
             if row.hint:
                 lines.append(f"      hint: {row.hint}")
@@ -104,8 +117,9 @@ class Report:
         lines = [self.summary()]
         for row in self.rows:
             mark = "PASS" if row.passed else "FAIL"
+            why = f" ({row.why()})" if not row.passed else ""
             lines.append(
-                f"  {mark}  [{row.kind}] {row.id}: {row.description} "
+                f"  {mark}  [{row.kind}] {row.id}{why}: {row.description} "
                 f"(expected {row.expected}; observed {row.observed})"
             )
             if row.hint and not row.passed:
@@ -127,9 +141,10 @@ class Report:
         for row in self.rows:
             mark = "✅" if row.passed else "❌"
             hint = "" if row.passed else e(row.hint)
+            why = "" if row.passed else f"<br><small style='color:#cf222e'>{e(row.why())}</small>"
             body.append(
                 f"<tr><td>{mark}</td><td>{e(row.kind)}</td>"
-                f"<td><b>{e(row.id)}</b><br><small>{e(row.description)}</small></td>"
+                f"<td><b>{e(row.id)}</b><br><small>{e(row.description)}</small>{why}</td>"
                 f"<td>{e(row.expected)}</td><td>{e(row.observed)}</td><td>{hint}</td></tr>"
             )
         log = ""
@@ -187,7 +202,8 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
             if item.transport_error_blocks
             else "blocked (4xx)"
         )
-        hint = item.fix or (item.hints[0] if item.hints else "")
+        # Never the attack's own hints: those teach the attacker where to look.
+        hint = item.fix or "refuse this request with a 4xx (see the lesson's rules)"
     else:
         passed = observed.succeeded and not server_errors and not transport_error
         expected = "works (2xx)"
@@ -195,6 +211,9 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
             "a real user must still be able to do this: is your defense denying too much?"
         )
     observed_text = observed.detail if broken else _describe(observed, is_attack)
+    cause = ""
+    if transport_error and not passed:
+        cause = "the connection failed" + ("" if is_attack else ": a real user could not connect")
     if server_errors:
         if observed.status is None or observed.status < 500:
             observed_text += f"; server error {server_errors[0]} on the way"
@@ -204,8 +223,12 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
             crash = (
                 "return exactly what the hook's contract says, on every path (see what came back)"
             )
-        # An attack that also got through has a second lesson: keep the row's own advice.
-        hint = f"{crash}; and: {hint}" if is_attack and observed.succeeded and hint else crash
+        # Keep the row's own lesson beside the crash: a 500 on an algorithm row is fixed by
+        # pinning the algorithm, not by a try/except alone. The default legit advice
+        # ("denying too much?") would mislead here, so only a check's own hint is kept.
+        lesson = item.fix if is_attack else getattr(item, "hint", "")
+        hint = f"{crash}; the fix this row teaches: {lesson}" if lesson else crash
+        cause = "crashed (5xx) on " + ("an attack" if is_attack else "a real user's request")
     for incident in list(dict.fromkeys(incidents))[:2]:  # the same failure once
         if incident.summary.startswith(f"{incident.hook}() "):  # it names the hook itself
             observed_text += f"; {incident.summary}"
@@ -214,7 +237,7 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         if incident.where:
             observed_text += f" at {incident.where}"
     kind = "attack" if is_attack else "legit"
-    return Row(kind, item.id, item.description, expected, observed_text, passed, hint)
+    return Row(kind, item.id, item.description, expected, observed_text, passed, hint, cause)
 
 
 def _describe(observed: Observed, is_attack: bool) -> str:

@@ -12,13 +12,38 @@ def _attack(run, **kw) -> Attack:
     return Attack("probe", "a probing attack", ("first hint", "second hint"), run, **kw)
 
 
-def test_a_blocked_attack_passes_and_a_breach_fails_with_its_first_hint(lab01: Lab) -> None:
-    """An attack row passes when the request was refused, and shows hint 1 when not."""
+def test_a_blocked_attack_passes_and_a_breach_fails_with_its_fix(lab01: Lab) -> None:
+    """An attack row passes when the request was refused; when not, it says the defense
+    granted too much and gives the fix, never the attacker's hints."""
     blocked = run_item(lab01, _attack(lambda lab, http: Observed(False, 401)))
-    breached = run_item(lab01, _attack(lambda lab, http: Observed(True, 200, "GET /orders")))
+    breached = run_item(
+        lab01, _attack(lambda lab, http: Observed(True, 200, "GET /orders"), fix="check roles")
+    )
+    bare = run_item(lab01, _attack(lambda lab, http: Observed(True, 200)))
     assert blocked.passed and not breached.passed
-    assert breached.hint == "first hint"
+    assert breached.hint == "check roles"
+    assert "first hint" not in bare.hint and "4xx" in bare.hint
     assert "got through (HTTP 200): GET /orders" in breached.observed
+    assert breached.why() == "granted too much: the attack got through"
+    message = Report("t", [breached]).breach_message()
+    assert "probe (granted too much: the attack got through)" in message
+
+
+def test_a_crash_on_an_attack_keeps_the_fix_the_row_teaches(lab01: Lab) -> None:
+    """A 500 says: don't crash, and the lesson's fix for this row (e.g. pin the algorithm)."""
+    lab01.defend(authorize=lambda req: {}["boom"])
+
+    def run(lab: Lab, http: httpx.Client) -> Observed:
+        return Observed(False, http.get("/orders").status_code)
+
+    row = run_item(lab01, _attack(run, fix="pin algorithms=['RS256']"))
+    assert not row.passed
+    assert row.why() == "crashed (5xx) on an attack"
+    assert "not raise or hang" in row.hint
+    assert "the fix this row teaches: pin algorithms=['RS256']" in row.hint
+    legit = run_item(lab01, Check("legit", "a real user", lambda lab, http: run(lab, http)))
+    assert legit.why() == "crashed (5xx) on a real user's request"
+    assert "denying too much" not in legit.hint  # a crash is not over-denial
 
 
 def test_a_5xx_is_never_a_pass(lab01: Lab) -> None:
@@ -53,6 +78,7 @@ def test_a_legit_check_passes_only_when_the_request_worked(lab01: Lab) -> None:
     refused = run_item(lab01, Check("legit", "a real user", lambda lab, http: Observed(False, 403)))
     assert ok.passed and not refused.passed
     assert "denying too much" in refused.hint
+    assert refused.why() == "denied too much: a real user was refused"
 
 
 def test_the_report_renders_as_text_and_as_escaped_html() -> None:
