@@ -70,6 +70,18 @@ def test_every_flag_and_quiz_has_a_grader_cell(path: Path) -> None:
     assert exercises and all("### BEGIN SOLUTION" in c.source for c in exercises)
 
 
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_every_row_the_grader_checks_is_stated_in_the_notebook(path: Path) -> None:
+    """A learner never meets a row whose rule the notebook did not state: each attack and
+    legitimate check of the battery is named (as `row-id`) in the notebook's text."""
+    lesson = get_lesson(path.stem)
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    rows = [item.id for item in (*lesson.attacks, *lesson.checks)]
+    unstated = [row for row in rows if f"`{row}`" not in text]
+    assert unstated == [], f"rows the notebook never names: {unstated}"
+
+
 @pytest.mark.parametrize("path", LEARNER, ids=lambda p: p.stem)
 def test_learner_grader_cells_are_locked(path: Path) -> None:
     """Learners cannot edit or delete a grader cell in JupyterLab."""
