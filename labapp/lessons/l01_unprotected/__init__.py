@@ -23,6 +23,8 @@ LESSON = Lesson(
         "defend": (
             "Start from `return False` and allow only what you can name: that is deny by default.",
             "Public routes: a set of (req.method, req.route). The rest needs req.identify().",
+            "req.identify() returns None when no token came or nobody holds it: return False "
+            "then, before you read user['role'].",
             "Wrap req.identify() in try/except DependencyDown and return False: fail closed.",
             "Let no header decide but the bearer token req.identify() checks: any client can "
             "send X-Internal, X-Forwarded-For, or any header you might invent.",
@@ -30,5 +32,6 @@ LESSON = Lesson(
             "route allows (name those let in): never a username, never a role remembered.",
         )
     },
-    try_this="Try <code>lab.client.get('/orders')</code> — no credentials at all.",
+    try_this="Try <code>lab.client.get('/products')</code>, then read <code>lab.audit()</code>: "
+    "every decision the gate takes is there.",
 )
