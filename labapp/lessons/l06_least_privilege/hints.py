@@ -80,7 +80,8 @@ LADDERS: dict[str, tuple[str, str, str]] = {
     ),
     "scope-escalation": (
         "Ask the token endpoint for a token, then compare three things: the scope you asked "
-        "for, the scope in the answer, and what vera's role may do (the policy table).",
+        "for, the scope in the answer, and the scopes vera's role has (the table above the "
+        "exercise).",
         "Scope escalation: the authorization server issues whatever scope the client "
         "requests instead of at most what the user may have. RFC 6749 §3.3 lets the server "
         "grant less than requested (and then say what it granted); RFC 8693 §2.1 is the "

@@ -1,9 +1,11 @@
 """Lesson 06's input model at work: what a PATCH body may name and hold, and how it is written.
 
 Fields the learner's ``accepted_fields`` does not list are *refused* (422), never silently
-dropped, so a client learns its request was wrong (OWASP Mass Assignment Cheat Sheet). The
-primary key gets no special treatment: unless a (wrong) allowlist names ``id``, a body that
-names it is refused like any other field.
+dropped, so a client learns its request was wrong. (The routes take a plain dict body; a
+Pydantic model there would drop unknown fields by default, ``extra="ignore"``.) Binding only
+listed fields is the OWASP Mass Assignment Cheat Sheet's allow-list. The primary key gets no
+special treatment: unless a (wrong) allowlist names ``id``, a body that names it is refused
+like any other field.
 
 Hostile values (integers beyond SQLite's 64 bits, non-finite numbers, lone surrogates,
 nested values) are refused before they reach the database, and nothing a client sent is
