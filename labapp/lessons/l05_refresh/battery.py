@@ -200,17 +200,15 @@ ATTACKS = (
         "RT1→RT2, then RT1 again",
         REPLAY_HINTS,
         attack_replay,
-        fix="rotate exchanged a refresh token a second time (granted too much): a refresh "
-        "token is single use; consume it with tokens.claim(record['hash']) and refuse when "
-        "that returns False.",
+        fix="rotate: a refresh token is single use; consume it with "
+        "tokens.claim(record['hash']) and refuse when that returns False.",
     ),
     Attack(
         "reuse-unnoticed",
         "RT1→RT2→RT3, RT1 reused, then RT3",
         REUSE_HINTS,
         attack_reuse,
-        fix="rotate let the newest token of a family refresh after an older one was reused "
-        "(granted too much): when tokens.claim() returns False, "
+        fix="rotate: a reused token means two holders; when tokens.claim() returns False, "
         "tokens.revoke_family(record['family']) before refusing, and refuse every record "
         "whose 'revoked' is True.",
     ),
@@ -219,8 +217,7 @@ ATTACKS = (
         "the family's access tokens, after RT1 was reused",
         (),
         attack_access_after_reuse,
-        fix="validate_access accepted an access token of a family that a reuse revoked "
-        "(granted too much): refuse when tokens.session_ended(claims['sid']); the family's "
+        fix="validate_access: refuse when tokens.session_ended(claims['sid']); the family's "
         "access tokens stop with it (RFC 7009 §2.1), not at their exp.",
         flag=False,
     ),
@@ -229,20 +226,19 @@ ATTACKS = (
         "refresh tokens (the login's, an old-format one, one without typ) on the API",
         TYPE_HINTS,
         attack_type_confusion,
-        fix="validate_access accepted a token that is not an access token (granted too "
-        "much): refuse unless jwt.get_unverified_header(token).get('typ') is 'at+jwt' or "
-        "'application/at+jwt' (RFC 9068 §4; no typ, or typ JWT, is not an access token); "
-        "issue opaque refresh tokens; rotate refuses tokens tokens.find() does not know.",
+        fix="validate_access: refuse unless jwt.get_unverified_header(token).get('typ') "
+        "is 'at+jwt' or 'application/at+jwt' (RFC 9068 §4; no typ, or typ JWT, is not an "
+        "access token); issue opaque refresh tokens; rotate refuses tokens that "
+        "tokens.find() does not know.",
     ),
     Attack(
         "access-claims",
         "expired, never-expiring, foreign-signed, other-API and other-issuer access tokens",
         (),
         attack_access_claims,
-        fix="validate_access accepted an access token it should refuse (granted too much): "
-        "jwt.decode with tokens.public_key, algorithms=['RS256'] only, the lab's audience "
-        "and issuer, and options={'require': ['exp', ...]}; no leeway beyond a few seconds; "
-        "a jwt.PyJWTError means None.",
+        fix="validate_access: jwt.decode with tokens.public_key, algorithms=['RS256'] "
+        "only, the lab's audience and issuer, and options={'require': ['exp', ...]}; no "
+        "leeway beyond a few seconds; a jwt.PyJWTError means None.",
         flag=False,
     ),
     Attack(
@@ -250,19 +246,18 @@ ATTACKS = (
         "the access token, the refresh token and an older access token, after logout",
         LOGOUT_HINTS,
         attack_after_logout,
-        fix="a token of a logged-out session still worked (granted too much): logout must "
-        "tokens.deny(claims['jti'], claims['exp']) and tokens.revoke_family(claims['sid'], "
-        "'logout'); validate_access must refuse tokens.is_denied(jti) and "
-        "tokens.session_ended(sid).",
+        fix="logout: tokens.deny(claims['jti'], claims['exp']) and "
+        "tokens.revoke_family(claims['sid'], 'logout'); validate_access must refuse "
+        "tokens.is_denied(jti) and tokens.session_ended(sid).",
     ),
     Attack(
         "logout-scope",
         "logout with someone else's refresh token in the body, or none",
         (),
         attack_logout_scope,
-        fix="logout acted on the wrong session (someone else's, or not the caller's): end "
-        "claims['sid'] (the caller's access token says whose session it is); the body's "
-        "refresh_token may be anyone's or None: never act on it (RFC 7009 §2.1).",
+        fix="logout: end claims['sid'] (the caller's access token says whose session it "
+        "is); the body's refresh_token may be anyone's or None: never act on it "
+        "(RFC 7009 §2.1).",
         flag=False,
     ),
     Attack(
@@ -270,8 +265,7 @@ ATTACKS = (
         "an access token whose jti is on the denylist",
         (),
         attack_denied,
-        fix="validate_access accepted a denied access token (granted too much): return None "
-        "when tokens.is_denied(claims['jti']).",
+        fix="validate_access: return None when tokens.is_denied(claims['jti']).",
         flag=False,
     ),
     Attack(
@@ -279,18 +273,17 @@ ATTACKS = (
         f"{RACERS} concurrent uses of one refresh token, and what works afterwards",
         RACE_HINTS,
         attack_race,
-        fix="rotate let a burst through (granted too much): decide with "
-        "tokens.claim(record['hash']), one atomic UPDATE (not find() then mark_used(), not "
-        "a lock in one process); every call that loses the claim is a reuse: revoke the "
-        "family, even in a burst.",
+        fix="rotate: decide with tokens.claim(record['hash']), one atomic UPDATE (not "
+        "find() then mark_used(), not a lock in one process); every call that loses the "
+        "claim is a reuse: revoke the family, even in a burst.",
     ),
     Attack(
         "long-lived-access",
         "the access token's lifetime",
         (),
         attack_long_access,
-        fix=f"access_lifetime returned too long a lifetime: at most {MAX_ACCESS_LIFETIME} "
-        "seconds (a number of seconds, not milliseconds); 5 minutes is common.",
+        fix=f"access_lifetime: at most {MAX_ACCESS_LIFETIME} seconds (a number of "
+        "seconds, not milliseconds); 5 minutes is common.",
         flag=False,
     ),
     Attack(
@@ -298,8 +291,7 @@ ATTACKS = (
         "a login 7 days and a minute old still refreshes",
         (),
         attack_old_family,
-        fix="rotate refreshed a login older than its absolute lifetime (granted too much): "
-        f"refuse when time.time() - record['family_started'] > {FAMILY_LIFETIME} "
+        fix=f"rotate: refuse when time.time() - record['family_started'] > {FAMILY_LIFETIME} "
         "(7 days in seconds, counted from the login, not from the token).",
         flag=False,
     ),
@@ -308,9 +300,8 @@ ATTACKS = (
         "what the table keeps of a refresh token",
         (),
         attack_at_rest,
-        fix="issue_refresh saved more than a hash: "
-        "tokens.save(hashlib.sha256(token.encode()).hexdigest(), ...), and rotate looks "
-        "the presented token up the same way.",
+        fix="issue_refresh: tokens.save(hashlib.sha256(token.encode()).hexdigest(), ...), "
+        "and rotate looks the presented token up the same way.",
         flag=False,
     ),
     Attack(
@@ -318,9 +309,8 @@ ATTACKS = (
         "refresh tokens: opaque, random (secrets), at least 128 bits",
         (),
         attack_guessable,
-        fix="issue_refresh made a token an attacker can read or guess: "
-        "secrets.token_urlsafe(32) is 256 random bits from the OS with nothing to decode "
-        "(RFC 6749 §10.10 asks for a guessing chance of at most 2^-128).",
+        fix="issue_refresh: secrets.token_urlsafe(32) is 256 random bits from the OS with "
+        "nothing to decode (RFC 6749 §10.10 asks for a guessing chance of at most 2^-128).",
         flag=False,
     ),
 )
@@ -330,7 +320,7 @@ CHECKS = (
         "rotation-chain",
         "RT1→RT2→RT3 works, and every access token on the way",
         check_chain,
-        hint="a legitimate session was refused (denied too much): rotate must return the "
+        hint="rotate must return the "
         "record when it wins tokens.claim(), and validate_access must accept the access "
         "tokens the server just issued (typ at+jwt, RS256, the lab's audience and issuer).",
     ),
@@ -338,21 +328,20 @@ CHECKS = (
         "long-session",
         "a session that refreshes 10 times keeps working",
         check_long_session,
-        hint="rotate refused a fresh, unused token of a live family (denied too much): a "
-        "session may refresh as often as it likes within its 7 days.",
+        hint="rotate: a session may refresh as often as it likes within its 7 days.",
     ),
     Check(
         "day-old-session",
         "a login a day old still refreshes",
         check_day_old_session,
-        hint="rotate refused a login a day old (denied too much): the absolute lifetime is "
+        hint="rotate: the absolute lifetime is "
         "7 days, 7 * 24 * 3600 seconds, and family_started is in seconds too.",
     ),
     Check(
         "login-after-logout",
         "after logging out, alice can log in again",
         check_login_after_logout,
-        hint="logout ended more than this session (denied too much): revoke claims['sid'] "
+        hint="logout: revoke claims['sid'] "
         "and deny claims['jti'], never the user; a new login starts a new family.",
     ),
 )
