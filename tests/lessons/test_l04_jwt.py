@@ -652,7 +652,7 @@ def test_each_stated_rule_is_enforced_by_its_row(lab04: Lab, rule: Rule) -> None
     """The solution with exactly one rule of the defend cell broken fails that rule's row."""
     breach = _breached(lab04, rule.wrong(lab04))
     assert rule.row in {failure.id for failure in breach.report.failures}
-    assert f"] {rule.row}:" in str(breach)
+    assert f"] {rule.row} (" in str(breach)  # "] row-id (granted too much...):"
 
 
 def test_every_row_enforces_a_stated_rule() -> None:
@@ -1009,10 +1009,10 @@ def test_a_crash_on_the_algorithm_row_says_pin_the_algorithm(lab04: Lab) -> None
         catch=jwt.InvalidTokenError,
     )  # fmt: skip
     row = _row(_breached(lab04, wrong), "alg-confusion")
-    assert not row.passed
+    assert not row.passed and row.why().startswith("crashed (5xx)")
     assert "validate_token crashed on HS256 keyed with the public PEM" in row.observed
     assert "InvalidKeyError" in row.observed  # the learner's own exception, from the engine
-    assert "pin algorithms=['RS256']" in row.observed and "jwt.PyJWTError" in row.observed
+    assert "pin algorithms=['RS256']" in row.hint and "catch jwt.PyJWTError" in row.hint
 
 
 def test_an_open_audience_row_says_granted_too_much_and_names_the_argument(lab04: Lab) -> None:
@@ -1020,9 +1020,9 @@ def test_an_open_audience_row_says_granted_too_much_and_names_the_argument(lab04
     accepted it (granted too much) and which argument to pass."""
     row = _row(_breached(lab04, validator(lab04, options=options(lab04, verify_aud=False))),
                "audience")  # fmt: skip
-    assert not row.passed
+    assert row.why().startswith("granted too much")
     assert row.observed.startswith("got through (HTTP 200): validate_token accepted")
-    assert row.hint.startswith("validate_token granted too much:")
+    assert row.hint.startswith("validate_token accepted a token meant for another API")
     assert "audience=AUDIENCE" in row.hint
 
 
@@ -1030,18 +1030,18 @@ def test_a_zero_leeway_row_says_denied_too_much(lab04: Lab) -> None:
     """No leeway: the legit row says validate_token refused a real token (denied too much)
     and names leeway=30, not the engine's generic "denying too much?"."""
     row = _row(_breached(lab04, validator(lab04, leeway=0)), "within-leeway")
-    assert not row.passed
-    assert "validate_token refused it (reports)" in row.observed
-    assert row.hint.startswith("validate_token denied too much:") and "leeway=30" in row.hint
+    assert row.why().startswith("denied too much")
+    assert "validate_token refused a token 5 s past exp (reports)" in row.observed
+    assert row.hint.startswith("validate_token refused") and "leeway=30" in row.hint
 
 
 def test_a_strict_audience_row_names_strict_aud(lab04: Lab) -> None:
     """strict_aud=True refuses aud lists: the row says which list and names strict_aud."""
     row = _row(_breached(lab04, validator(lab04, options=options(lab04, strict_aud=True))),
                "multi-audience")  # fmt: skip
-    assert not row.passed
+    assert row.why().startswith("denied too much")
     assert "aud ['billing', 'orders-api']: validate_token refused it" in row.observed
-    assert "denied too much" in row.hint and "strict_aud=True" in row.hint
+    assert "strict_aud=True" in row.hint
 
 
 def test_a_jwks_fetch_per_token_names_the_hook_and_the_pyjwt_version(lab04: Lab) -> None:
@@ -1073,10 +1073,10 @@ def test_the_token_figure_colours_each_part_of_a_real_token(lab04: Lab) -> None:
         texts = fig.axes[0].texts
         for index, (colour, name, _) in enumerate(PARTS):
             drawn = "".join(t.get_text().replace(" ", "") for t in texts
-                            if t.get_color() == colour and "\n" not in t.get_text()
+                            if t.get_color() == colour and t.get_fontweight() == "bold"
                             and ":" not in t.get_text())  # fmt: skip
             assert drawn == token.split(".")[index], name
-        assert elapsed < 1.0
+        assert elapsed < 2.0  # about 0.3 s here; generous for a busy 2-core machine
     finally:
         plt.close(fig)
     with pytest.raises(ValueError, match="three parts"):

@@ -54,6 +54,17 @@ def seed(state: LabState) -> None:
         "CREATE TABLE token_log (id INTEGER PRIMARY KEY, line TEXT);"
         # How often the JWKS was served: a validator must not refetch it for every token.
         "CREATE TABLE jwks_fetches (n INTEGER NOT NULL); INSERT INTO jwks_fetches VALUES (0);"
+        "CREATE TABLE admin_reports (service TEXT PRIMARY KEY, open_incidents INTEGER, "
+        "revenue_change_pct REAL, busiest_customer TEXT);"
+    )
+    names = ("Harbour & Finch", "Okafor Logistics", "Brightwell Dental", "Nordlys AS",
+                 "Casa Moreno", "Quill Street Books", "Tanaka Tools", "Lumen Yoga")  # fmt: skip
+    store.executemany(  # what an admin report shows: different in every lab, never a secret
+        "INSERT INTO admin_reports VALUES (?, ?, ?, ?)",
+        [
+            (name, secrets.randbelow(9), (secrets.randbelow(181) - 60) / 10, secrets.choice(names))
+            for name in SERVICES
+        ],
     )
     store.executemany(
         "INSERT INTO signing_keys VALUES (?, ?, ?, ?)",
@@ -210,7 +221,12 @@ def create_app(state: LabState) -> FastAPI:
             store.audit(claims["sub"], action, service, "deny", f"role {role!r}")
             raise HTTPException(403, "the admin report needs role admin")
         body = answer(service, claims, token, action, admin=True)
-        return {**body, "report": f"{service}: 3 open incidents, revenue up 4%"}
+        row = store.one(
+            "SELECT open_incidents, revenue_change_pct, busiest_customer FROM admin_reports "
+            "WHERE service = ?",
+            (service,),
+        )
+        return {**body, "report": dict(row) if row is not None else {}}
 
     @app.get("/ops/token-log", summary="Debug log of Authorization headers (left open)")
     def token_log() -> list[str]:

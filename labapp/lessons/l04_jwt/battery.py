@@ -64,7 +64,9 @@ def check_leeway(lab: Any, http: httpx.Client) -> Observed:
     m, now = load_material(lab.store), int(time.time())
     token = m.mint(m.claims("alice", "customer", iat=now - 905, exp=now - 5))
     response = send(http, route("reports", False), token)
-    return Observed(response.is_success, response.status_code, "a token 5 s past exp")
+    verdict = "accepted" if response.is_success else "refused"
+    detail = f"validate_token {verdict} a token 5 s past exp (reports)"
+    return Observed(response.is_success, response.status_code, detail)
 
 
 def check_multi_audience(lab: Any, http: httpx.Client) -> Observed:
@@ -78,10 +80,8 @@ def check_multi_audience(lab: Any, http: httpx.Client) -> Observed:
     return Observed(True, 200, f"aud lists that include {AUDIENCE!r} work on every service")
 
 
-# Every row's advice names the hook (validate_token), the direction (an attack row: it
-# granted too much; a legit row: it denied too much) and the fix the notebook teaches.
-GRANTED = "validate_token granted too much: "
-DENIED = "validate_token denied too much: "
+# Every row's advice names the hook and what it did (the engine adds the direction: granted
+# or denied too much, or crashed), then the fix the notebook teaches for that row.
 PIN = "pin algorithms=['RS256'] (one key, one algorithm: RFC 8725 §3.1)"
 CATCH = "catch jwt.PyJWTError around it all and return None"
 
@@ -91,7 +91,7 @@ ATTACKS = (
         "alice's token with role admin, signature kept (profile)",
         HINTS["unverified-signature"],
         attack("profile", forge_unverified),
-        fix=GRANTED + "it accepted claims whose signature it never checked. Verify every "
+        fix="validate_token accepted claims whose signature it never checked. Verify every "
         "token: jwt.decode(token, KEYS[kid], algorithms=['RS256'], ...), never "
         "options={'verify_signature': False}.",
     ),
@@ -99,16 +99,16 @@ ATTACKS = (
         "alg-none",
         "alg none, None, NONE and nOnE with an empty signature (widgets)",
         HINTS["alg-none"],
-        attack("widgets", forge_alg_none, on_crash=PIN),
-        fix=GRANTED + f"it accepted an unsigned token. {PIN}; never take the algorithm from "
+        attack("widgets", forge_alg_none),
+        fix=f"validate_token accepted an unsigned token. {PIN}; never take the algorithm from "
         "the header, and never block 'none' by one spelling.",
     ),
     Attack(
         "weak-secret",
         "an admin token signed HS256 with the legacy service's dictionary word (legacy)",
         HINTS["weak-secret"],
-        attack("legacy", forge_weak_secret, on_crash=PIN),
-        fix=GRANTED + f"it accepted an HS256 token. This API's tokens are RS256 only: {PIN} "
+        attack("legacy", forge_weak_secret),
+        fix=f"validate_token accepted an HS256 token. This API's tokens are RS256 only: {PIN} "
         "whatever the kid, with keys only from KEYS.",
     ),
     Attack(
@@ -116,7 +116,7 @@ ATTACKS = (
         "a token signed with the attacker's key, that key in the jwk header (partners)",
         HINTS["jwk-injection"],
         attack("partners", forge_jwk),
-        fix=GRANTED + "it trusted the key the token carried in 'jwk'. Keys come only from "
+        fix="validate_token trusted the key the token carried in 'jwk'. Keys come only from "
         "KEYS, built from the issuer's JWKS (RFC 8725 §3.8).",
     ),
     Attack(
@@ -124,23 +124,23 @@ ATTACKS = (
         "a token whose jku points at the attacker's JWKS (integrations)",
         HINTS["jku-injection"],
         attack("integrations", forge_jku),
-        fix=GRANTED + "it fetched keys from the URL in the token's 'jku'. Fetch only the "
+        fix="validate_token fetched keys from the URL in the token's 'jku'. Fetch only the "
         "issuer's JWKS URL written in your code, once, into KEYS.",
     ),
     Attack(
         "kid-traversal",
         "kid ../static/robots.txt (and its absolute path), HS256 keyed with that file (files)",
         HINTS["kid-traversal"],
-        attack("files", forge_kid_traversal, on_crash=PIN),
-        fix=GRANTED + "it used the kid as a file path. A kid is only a name to look up: "
+        attack("files", forge_kid_traversal),
+        fix="validate_token used the kid as a file path. A kid is only a name to look up: "
         f"KEYS.get(kid); and {PIN}.",
     ),
     Attack(
         "kid-sqli",
         "kid with a UNION SELECT of a secret the attacker chose (inventory)",
         HINTS["kid-sqli"],
-        attack("inventory", forge_kid_sqli, on_crash=PIN),
-        fix=GRANTED + "it let the kid choose its key through SQL. KEYS.get(kid), never a "
+        attack("inventory", forge_kid_sqli),
+        fix="validate_token let the kid choose its key through SQL. KEYS.get(kid), never a "
         f"query built from it; and {PIN}.",
     ),
     Attack(
@@ -148,13 +148,8 @@ ATTACKS = (
         "HS256 keyed with the server's RSA public key PEM, kid of the RSA key; and genuine "
         "PS256 and RS512 tokens from the RS256 key (reports)",
         HINTS["alg-confusion"],
-        attack(
-            "reports",
-            forge_confusion,
-            on_crash=f"{PIN}, and {CATCH}: with a PEM as the key PyJWT raises InvalidKeyError, "
-            "which is not an InvalidTokenError",
-        ),
-        fix=GRANTED + "it accepted the issuer's key under another algorithm. "
+        attack("reports", forge_confusion),
+        fix="validate_token must use the issuer's RSA key with RS256 only: "
         f"{PIN}; and {CATCH} (InvalidKeyError is not an InvalidTokenError).",
     ),
     Attack(
@@ -163,7 +158,7 @@ ATTACKS = (
         "exp, nbf and iat in the future (archive)",
         HINTS["expired"],
         attack("archive", forge_expired, admin=False),
-        fix=GRANTED + "it accepted a token outside its time window. Require exp "
+        fix="validate_token accepted a token outside its time window. Require exp "
         "(options={'require': REQUIRED}), keep PyJWT's exp, nbf and iat checks on, leeway=30.",
     ),
     Attack(
@@ -172,7 +167,7 @@ ATTACKS = (
         "iss .../issuer-staging (search)",
         HINTS["audience"],
         attack("search", forge_audience, admin=False),
-        fix=GRANTED + "it accepted a token meant for another API or from another issuer. "
+        fix="validate_token accepted a token meant for another API or from another issuer. "
         "Pass audience=AUDIENCE and issuer=ISSUER to jwt.decode.",
     ),
     Attack(
@@ -180,12 +175,7 @@ ATTACKS = (
         "empty, two or four segments, not base64, an 8 KB header, a header that is a JSON list "
         "or nested 3000 deep, a non-JSON payload...",
         (),
-        attack(
-            "reports",
-            combined(forge_malformed, forge_hostile_header),
-            admin=False,
-            on_crash=CATCH,
-        ),
+        attack("reports", combined(forge_malformed, forge_hostile_header), admin=False),
         fix=f"validate_token must refuse garbage, not crash: {CATCH}; let PyJWT parse the "
         "header (jwt.get_unverified_header): a header may be a JSON list, a number or nested "
         "thousands deep, and your own json.loads and .get() raise on those.",
@@ -197,7 +187,7 @@ ATTACKS = (
         "(not an access token)",
         (),
         attack("reports", forge_wrong_typ, admin=False),
-        fix=GRANTED + "it accepted a token that is not an access token. Require the header's "
+        fix="validate_token accepted a token that is not an access token. Require the header's "
         "typ to be 'at+jwt' or 'application/at+jwt' (RFC 9068 §4); jwt.decode_complete "
         "returns the verified header.",
         flag=False,
@@ -207,7 +197,7 @@ ATTACKS = (
         "genuine tokens without jti, iat, sub, iss or aud",
         (),
         attack("reports", forge_missing, admin=False),
-        fix=GRANTED + "it accepted a token missing a claim this API requires. "
+        fix="validate_token accepted a token missing a claim this API requires. "
         "options={'require': ['exp', 'iat', 'iss', 'aud', 'sub', 'jti']}.",
         flag=False,
     ),
@@ -216,26 +206,22 @@ ATTACKS = (
         "genuine tokens whose exp, iat or nbf is a numeric string, a boolean, null, a list, "
         "NaN or Infinity",
         (),
-        attack("reports", forge_claim_types, admin=False, on_crash=CATCH),
-        fix=GRANTED + "PyJWT compares int(exp), so exp '1999999999' (a string) or nbf true "
-        "pass its checks: after decoding, refuse a token whose exp, iat or nbf is not an int "
-        "or a float (type(value) in (int, float): a bool is not a NumericDate, RFC 7519 §2).",
+        attack("reports", forge_claim_types, admin=False),
+        fix="validate_token must refuse a time claim that is not a number: PyJWT compares "
+        "int(exp), so exp '1999999999' (a string) or nbf true pass its checks. After decoding, "
+        "refuse a token whose exp, iat or nbf is not an int or a float (type(value) in (int, "
+        "float): a bool is not a NumericDate, RFC 7519 §2).",
         flag=False,
     ),
     Attack(
         "lifetime",
         "genuine tokens that live 20 minutes or ten years, exp 2**70 or 1e308, iat before 1970",
         (),
-        attack(
-            "reports",
-            forge_lifetime,
-            admin=False,
-            on_crash="compare exp > iat + LIFETIME; subtracting a float from a 400-digit int "
-            "raises OverflowError",
-        ),
-        fix=GRANTED + "PyJWT accepts any future exp: refuse a token whose exp is more than "
-        "LIFETIME (15 minutes) after its iat, comparing exp > iat + LIFETIME (subtracting a "
-        "float from a 400-digit int raises OverflowError).",
+        attack("reports", forge_lifetime, admin=False),
+        fix="validate_token must refuse a lifetime this issuer never grants: PyJWT accepts any "
+        "future exp. Refuse a token whose exp is more than LIFETIME (15 minutes) after its iat, "
+        "comparing exp > iat + LIFETIME (subtracting a float from a 400-digit int raises "
+        "OverflowError).",
         flag=False,
     ),
     Attack(
@@ -244,7 +230,7 @@ ATTACKS = (
         "spaces, with a port, a fragment, a look-alike letter, or inside another URL (search)",
         (),
         attack("search", forge_issuer_variants, admin=False),
-        fix=GRANTED + "it matched iss loosely. Compare it exactly (issuer=ISSUER): no strip(), "
+        fix="validate_token matched iss loosely. Compare it exactly (issuer=ISSUER): no strip(), "
         "lower(), rstrip('/'), URL parsing, 'in' or startswith; RFC 9068 §4 says the issuer "
         "MUST exactly match.",
         flag=False,
@@ -255,7 +241,7 @@ ATTACKS = (
         "a dict, or a string that only contains the name (search)",
         (),
         attack("search", forge_audience_list, admin=False),
-        fix=GRANTED + "it matched aud loosely. Let PyJWT check it (audience=AUDIENCE): a list "
+        fix="validate_token matched aud loosely. Let PyJWT check it (audience=AUDIENCE): a list "
         "must contain 'orders-api' as one of its strings, exactly; 'in' on a string or a dict "
         "is a substring or key test.",
         flag=False,
@@ -265,8 +251,8 @@ ATTACKS = (
         "tokens signed with the issuer's key under no kid, an unknown or empty kid, the kid with a "
         "space or in capitals, null, 7 or a list",
         (),
-        attack("reports", forge_kid_unknown, admin=False, on_crash=CATCH),
-        fix=GRANTED + "it found a key for a kid the issuer never published. Pick the key with "
+        attack("reports", forge_kid_unknown, admin=False),
+        fix="validate_token must refuse a kid the issuer never published. Pick the key with "
         "KEYS.get(kid) and refuse when it is None: no fallback to the only key, no trying every "
         "key, no normalising the kid (and no header['kid'], which raises when there is none).",
         flag=False,
@@ -278,7 +264,7 @@ ATTACKS = (
         "token accepted, then sent again once expired (profile)",
         (),
         cached_verdict,
-        fix=GRANTED + "it reused an earlier verdict. Validate the whole token on every "
+        fix="validate_token reused an earlier verdict. Validate the whole token on every "
         "request: a verdict cached by kid, payload, signature, sub or jti accepts forgeries "
         "that share that part with a token you once accepted, and one cached by the whole "
         "token (lru_cache) accepts it after it expires. Cache keys (KEYS), not verdicts.",
@@ -304,7 +290,7 @@ CHECKS = (
         "fresh-login",
         "alice logs in: her token works on all 10 services",
         check_login,
-        hint=DENIED + "it refused alice's fresh token. Return the claims dict (with its 'sub') "
+        hint="validate_token refused alice's fresh token. Return the claims dict (with its 'sub') "
         "for a valid token; KEYS must hold the issuer's key under its kid, and typ 'at+jwt' is "
         "the access-token type.",
     ),
@@ -312,21 +298,21 @@ CHECKS = (
         "admin-token",
         "a genuine admin token opens every admin report",
         check_admin,
-        hint=DENIED + "it refused a genuine admin token. Return the claims of every valid "
+        hint="validate_token refused a genuine admin token. Return the claims of every valid "
         "token; the route itself checks the role.",
     ),
     Check(
         "within-leeway",
         "a token 5 s past exp is still accepted (clock skew)",
         check_leeway,
-        hint=DENIED + "it refused a token 5 s past exp. Clocks drift: leeway=30 (RFC 7519 "
+        hint="validate_token refused a token 5 s past exp. Clocks drift: leeway=30 (RFC 7519 "
         "§4.1.4 allows a small leeway).",
     ),
     Check(
         "multi-audience",
         "tokens whose aud is a list including orders-api work on all 10 services",
         check_multi_audience,
-        hint=DENIED + "it refused a token whose aud list includes 'orders-api'. aud may be a "
+        hint="validate_token refused a token whose aud list includes 'orders-api'. aud may be a "
         "list (RFC 7519 §4.1.3): PyJWT's audience=AUDIENCE accepts it; strict_aud=True or "
         "aud == AUDIENCE does not.",
     ),

@@ -44,13 +44,11 @@ def replay(
     service: str,
     tokens: dict[str, str],
     admin: bool = True,
-    on_crash: str = "",
 ) -> Observed:
     """Send each named token; the attack got through if any was answered 2xx.
 
-    A 5xx is never a pass: the row then says which token crashed the validator and, when the
-    lesson has one, the fix it teaches for that crash (``on_crash``), since the engine shows
-    only its generic crash advice on a row whose tokens were otherwise refused.
+    A 5xx is never a pass: the row then says which token crashed the validator (the engine
+    adds the learner's own line and the row's fix).
     """
     status, crashed = None, None
     for name, token in tokens.items():
@@ -61,19 +59,18 @@ def replay(
         if status >= 500 and crashed is None:
             crashed = name
     if crashed is not None:
-        fix = f"; fix: {on_crash}" if on_crash else ""
-        return Observed(False, 500, f"validate_token crashed on {crashed} ({service}){fix}")
+        return Observed(False, 500, f"validate_token crashed on {crashed} ({service})")
     return Observed(False, status)
 
 
 def attack(
-    service: str, forge: Forge, admin: bool = True, on_crash: str = ""
+    service: str, forge: Forge, admin: bool = True
 ) -> Callable[[Any, httpx.Client], Observed]:
     """Replay the forged tokens at the service's admin route (or /me: admin=False)."""
 
     def run(lab: Any, http: httpx.Client) -> Observed:
         tokens = forge(lab, http, load_material(lab.store))
-        return replay(http, service, tokens, admin, on_crash)
+        return replay(http, service, tokens, admin)
 
     return run
 
