@@ -363,7 +363,7 @@ def test_each_rule_of_the_text_fails_its_own_row_when_broken(
     with pytest.raises(DefenseBreached) as breach:
         lab.grade()
     assert {row.id for row in breach.value.report.failures} == {rule.row}
-    assert f"] {rule.row}: " in str(breach.value)
+    assert f"] {rule.row} (" in str(breach.value)
 
 
 def test_every_row_enforces_a_rule_of_the_text() -> None:
@@ -708,7 +708,7 @@ def test_each_wrong_defense_fails_its_row(defended: tuple[Lab, dict[str, Any]], 
         lab.grade()
     assert {row.id for row in breach.value.report.failures} == rows
     for row in rows:
-        assert f"] {row}: " in str(breach.value)
+        assert f"] {row} (" in str(breach.value)
 
 
 # -- 3. hostile input: a 4xx, never a 5xx, on all three ports, weak or defended ----------------
@@ -932,6 +932,98 @@ def test_a_low_floor_is_named_even_where_openssl_refuses_the_handshake(
     assert "allows TLSv1 (minimum_version is TLSv1)" in row.observed
 
 
+# -- the rows name the cause: the hook, the direction, the kind of check, the fix -------------
+
+
+def _refuses_everything_but_system_cas(ca_file: Any) -> httpx.Client:
+    return httpx.Client(verify=ssl.create_default_context())
+
+
+WORDING = {
+    # on_plain_http refuses but forgets to revoke: the most common first try.
+    "plain: refuses, no revoke": (
+        {"on_plain_http": lambda req: False},
+        "sniff-token",
+        ["got through", "replayed over HTTPS", "on_plain_http let a token seen in clear live"],
+        ["on_plain_http", "req.revoke_token()", "return False"],
+    ),
+    # "TLS 1.3 only is safest": the HTTPS port denies a TLS 1.2 client at the handshake.
+    "server: TLS 1.3 only": (
+        {"server_tls": tweak(server, set_min(ssl.TLSVersion.TLSv1_3))},
+        "tls12-works",
+        ["refused", "server_tls", "refused the handshake of a TLSv1_2-only client"],
+        ["server_tls denies too much", "minimum_version = TLSv1_2"],
+    ),
+    # check_hostname=False "because the staging names never matched".
+    "client: no name check": (
+        {
+            "make_client": client_of(
+                tweak(course_only, lambda c, a: setattr(c, "check_hostname", False))
+            )
+        },
+        "bad-certificate",
+        ["got through", "make_client's client", "wrong-name", "skipped the name check"],
+        ["make_client skips a check", "check_hostname=True"],
+    ),
+    # A client that trusts the system's CAs only: it denies the real API.
+    "client: system CAs only": (
+        {"make_client": _refuses_everything_but_system_cas},
+        "job-works",
+        ["refused", "make_client's client, refused the real API", "CERTIFICATE_VERIFY_FAILED"],
+        ["make_client denies too much", "cafile=str(ca_file)"],
+    ),
+    # The header kept "as a fallback, in case the gateway is down".
+    "identity: header fallback": (
+        {"identify_service": header_fallback("x-client-cert-cn")},
+        "spoofed-identity",
+        ["got through", "identify_service answered 'billing'", "no certificate"],
+        ["identify_service believed a header", "req.client_cert_cn", "not even as a fallback"],
+    ),
+    # CERT_OPTIONAL: the handshake asks, and lets a client without a certificate in.
+    "service: CERT_OPTIONAL": (
+        {"service_tls": tweak(service, lambda c, f: setattr(c, "verify_mode", ssl.CERT_OPTIONAL))},
+        "no-client-cert",
+        ["got through", "no certificate", "its handshake let the client in"],
+        ["service_tls let a client without a certificate through the handshake", "CERT_REQUIRED"],
+    ),
+    # The whole subject instead of its CN: real services are refused by the app, not the TLS.
+    "identity: the whole subject": (
+        {"identify_service": lambda req: req.tls and req.tls["client_cert_name"]},
+        "services-work",
+        ["refused", "its certificate accepted", "identify_service did not answer 'billing'"],
+        ["denies too much", "req.client_cert_cn as is"],
+    ),
+    # A comma between directives: a browser ignores the whole header.
+    "hsts: commas": (
+        {"security_headers": hsts("max-age=31536000, includeSubDomains")},
+        "no-hsts",
+        ["got through", "a browser ignores it", "separated by ';'"],
+        ["security_headers left a response without a usable HSTS header"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WORDING))
+def test_a_failing_row_names_the_hook_the_direction_and_the_fix(
+    defended: tuple[Lab, dict[str, Any]], case: str
+) -> None:
+    """The row a plausible mistake fails says which hook, which way, and what to change."""
+    wrong, row_id, observed, hint = WORDING[case]
+    row = _row(_with(defended, **wrong), row_id)
+    assert not row.passed
+    for fragment in observed:
+        assert fragment in row.observed, f"{fragment!r} not in {row.observed!r}"
+    for fragment in hint:
+        assert fragment in row.hint, f"{fragment!r} not in {row.hint!r}"
+
+
+def test_bad_certificate_says_a_refused_handshake_is_expected(
+    defended: tuple[Lab, dict[str, Any]],
+) -> None:
+    row = _row(_with(defended), "bad-certificate")
+    assert row.passed and "refuses both impostors at the handshake" in row.expected
+
+
 # -- the attacks, for real, on the weak lab ---------------------------------------------
 
 
@@ -1097,98 +1189,6 @@ def test_a_hook_that_leaks_what_it_sees_earns_no_flag(lab07: Lab) -> None:
     with lab07.net.service_client("reports") as client:
         body = client.get("/internal/payouts").json()
     assert body["caller"] == "billing" and "flag" not in body
-
-
-# -- the rows name the cause: the hook, the direction, the kind of check, the fix -------------
-
-
-def _refuses_everything_but_system_cas(ca_file: Any) -> httpx.Client:
-    return httpx.Client(verify=ssl.create_default_context())
-
-
-WORDING = {
-    # on_plain_http refuses but forgets to revoke: the most common first try.
-    "plain: refuses, no revoke": (
-        {"on_plain_http": lambda req: False},
-        "sniff-token",
-        ["got through", "replayed over HTTPS", "on_plain_http let a token seen in clear live"],
-        ["on_plain_http", "req.revoke_token()", "return False"],
-    ),
-    # "TLS 1.3 only is safest": the HTTPS port denies a TLS 1.2 client at the handshake.
-    "server: TLS 1.3 only": (
-        {"server_tls": tweak(server, set_min(ssl.TLSVersion.TLSv1_3))},
-        "tls12-works",
-        ["refused", "server_tls", "refused the handshake of a TLSv1_2-only client"],
-        ["server_tls denies too much", "minimum_version = TLSv1_2"],
-    ),
-    # check_hostname=False "because the staging names never matched".
-    "client: no name check": (
-        {
-            "make_client": client_of(
-                tweak(course_only, lambda c, a: setattr(c, "check_hostname", False))
-            )
-        },
-        "bad-certificate",
-        ["got through", "make_client's client", "wrong-name", "skipped the name check"],
-        ["make_client skips a check", "check_hostname=True"],
-    ),
-    # A client that trusts the system's CAs only: it denies the real API.
-    "client: system CAs only": (
-        {"make_client": _refuses_everything_but_system_cas},
-        "job-works",
-        ["refused", "make_client's client, refused the real API", "CERTIFICATE_VERIFY_FAILED"],
-        ["make_client denies too much", "cafile=str(ca_file)"],
-    ),
-    # The header kept "as a fallback, in case the gateway is down".
-    "identity: header fallback": (
-        {"identify_service": header_fallback("x-client-cert-cn")},
-        "spoofed-identity",
-        ["got through", "identify_service answered 'billing'", "no certificate"],
-        ["identify_service believed a header", "req.client_cert_cn", "not even as a fallback"],
-    ),
-    # CERT_OPTIONAL: the handshake asks, and lets a client without a certificate in.
-    "service: CERT_OPTIONAL": (
-        {"service_tls": tweak(service, lambda c, f: setattr(c, "verify_mode", ssl.CERT_OPTIONAL))},
-        "no-client-cert",
-        ["got through", "no certificate", "its handshake let the client in"],
-        ["service_tls let a client without a certificate through the handshake", "CERT_REQUIRED"],
-    ),
-    # The whole subject instead of its CN: real services are refused by the app, not the TLS.
-    "identity: the whole subject": (
-        {"identify_service": lambda req: req.tls and req.tls["client_cert_name"]},
-        "services-work",
-        ["refused", "its certificate accepted", "identify_service did not answer 'billing'"],
-        ["denies too much", "req.client_cert_cn as is"],
-    ),
-    # A comma between directives: a browser ignores the whole header.
-    "hsts: commas": (
-        {"security_headers": hsts("max-age=31536000, includeSubDomains")},
-        "no-hsts",
-        ["got through", "a browser ignores it", "separated by ';'"],
-        ["security_headers left a response without a usable HSTS header"],
-    ),
-}
-
-
-@pytest.mark.parametrize("case", list(WORDING))
-def test_a_failing_row_names_the_hook_the_direction_and_the_fix(
-    defended: tuple[Lab, dict[str, Any]], case: str
-) -> None:
-    """The row a plausible mistake fails says which hook, which way, and what to change."""
-    wrong, row_id, observed, hint = WORDING[case]
-    row = _row(_with(defended, **wrong), row_id)
-    assert not row.passed
-    for fragment in observed:
-        assert fragment in row.observed, f"{fragment!r} not in {row.observed!r}"
-    for fragment in hint:
-        assert fragment in row.hint, f"{fragment!r} not in {row.hint!r}"
-
-
-def test_bad_certificate_says_a_refused_handshake_is_expected(
-    defended: tuple[Lab, dict[str, Any]],
-) -> None:
-    row = _row(_with(defended), "bad-certificate")
-    assert row.passed and "refuses both impostors at the handshake" in row.expected
 
 
 # -- a real-looking world: names, not addresses; clients that say what they are -------------

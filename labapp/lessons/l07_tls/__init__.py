@@ -35,6 +35,6 @@ LESSON = Lesson(
             "a new one each time.",
         )
     },
-    try_this="Try <code>lab.net.phone_app_sync()</code>, then "
-    "<code>print(lab.net.wifi.text())</code>.",
+    try_this="Try <code>help(lab.net)</code>: the network around the API, and what "
+    "each part of it does.",
 )
