@@ -31,7 +31,7 @@ from labapp.lessons.l02_api_keys import LESSON
 from labapp.lessons.l02_api_keys.entropy import structure
 from labapp.lessons.l02_api_keys.keyformat import well_formed
 from labapp.lessons.l02_api_keys.weak import DELAY_PER_CHAR, weak_equals, weak_find_key
-from tests.conftest import solution_namespace
+from tests.conftest import ROOT, solution_namespace
 
 HOOKS = ("mint_key", "store_key", "find_key", "extract_key", "allowed")
 READ, WRITE = "shipments:read", "shipments:write"
@@ -580,7 +580,7 @@ def test_each_rule_the_notebook_states_fails_its_row_when_broken(lab02: Lab, rul
     """The solution with exactly this rule broken fails the row that enforces it, by name."""
     breach = _breached(lab02, rule.wrong())
     assert rule.row in {failure.id for failure in breach.report.failures}
-    assert f"] {rule.row}:" in str(breach)
+    assert f"] {rule.row} (" in str(breach)  # "✗ [attack] row-id (why): ..."
 
 
 def test_every_row_enforces_a_rule() -> None:
@@ -950,3 +950,118 @@ def test_the_timing_verdicts_hold_on_an_oversubscribed_machine(lab02: Lab) -> No
         wrong = run_item(lab02, timing)
     assert right == [True, True]
     assert not wrong.passed and "a forged secret was accepted" not in wrong.observed
+
+
+# -- the rows name the cause: the hook, the direction, the fix --------------------------------
+
+
+def _row(breach: DefenseBreached, row_id: str):
+    return next(row for row in breach.report.failures if row.id == row_id)
+
+
+def only_get_allowed(record, method, route):
+    """'Partners mostly read': every write refused, whatever the scopes say."""
+    return method == "GET" and "shipments:read" in record["scopes"]
+
+
+def id_with_prefix_store(key):
+    """key_id keeps the 'ak_' prefix: the solution's find_key (by the 8-hex id) never finds it."""
+    return {"key_id": key[:11], "stored": sha256(key)}
+
+
+def header_indexed(req):
+    """req.headers['x-api-key']: a KeyError, so a 500, for every request without the header."""
+    return req.headers["x-api-key"]
+
+
+def split_find(presented, keys):
+    """Splits before checking the format: a key with too few parts raises ValueError."""
+    prefix, key_id, secret, crc = presented.split("_")
+    fits = prefix == "ak" and len(key_id) == 8 and len(secret) == 32
+    record = keys.by_id(key_id) if fits and crc == checksum(presented[:-9]) else None
+    if not record or record["revoked"]:
+        return None
+    return record if hmac.compare_digest(sha256(presented), record["stored"]) else None
+
+
+def test_an_allowed_that_refuses_writes_is_named_as_denying_too_much(lab02: Lab) -> None:
+    """A read-write partner refused: the row names allowed(), its 403 and the direction."""
+    row = _row(_breached(lab02, _with(allowed=only_get_allowed)), "partner-writes")
+    assert "allowed() said False to a key with shipments:read shipments:write" in row.observed
+    assert row.why().startswith("denied too much") and "(HTTP 403)" in row.observed
+    assert "a 403 that allowed() did" in row.hint
+
+
+def test_an_allowed_that_lets_a_write_key_read_is_named_as_granting_too_much(lab02: Lab) -> None:
+    row = _row(_breached(lab02, _with(allowed=write_implies_read)), "over-broad-key")
+    assert "allowed() let a key with shipments:write do GET /shipments" in row.observed
+    assert row.why().startswith("granted too much")
+    assert row.hint.startswith("allowed:")
+
+
+def test_a_store_key_whose_id_find_key_cannot_find_is_named_on_both_rows(lab02: Lab) -> None:
+    """Partners refused with 401: the legit row points at extract_key/find_key and the id;
+    the weak-hash row names store_key's key_id."""
+    breach = _breached(lab02, _with(store_key=id_with_prefix_store))
+    reads = _row(breach, "partner-reads")
+    assert "(HTTP 401)" in reads.observed and reads.why().startswith("denied too much")
+    assert "is key_id the id find_key looks up?" in reads.observed
+    assert "store_key keeps key_id 'ak_" in _row(breach, "weak-hash").observed
+
+
+def test_a_crashing_extract_key_gets_the_rule_it_broke_not_only_must_not_raise(lab02: Lab) -> None:
+    """A 500 on key-in-url: the row keeps the learner's line and adds the lesson's fix."""
+    row = _row(_breached(lab02, _with(extract_key=header_indexed)), "key-in-url")
+    assert "extract_key() raised: KeyError" in row.observed
+    assert row.why().startswith("crashed (5xx)")
+    assert "return req.headers.get('x-api-key'), None when it is missing" in row.observed
+    assert "a 5xx is never a pass" in row.observed
+
+
+def test_a_find_key_that_splits_before_checking_the_format_is_told_to_check_first(
+    lab02: Lab,
+) -> None:
+    row = _row(_breached(lab02, _with(find_key=split_find)), "checksum-first")
+    assert "find_key() raised: ValueError" in row.observed
+    assert "fullmatch the format and check the checksum before you split" in row.observed
+
+
+def test_a_legacy_fallback_is_blamed_on_find_key_not_on_the_row_it_shows_up_in(
+    lab02: Lab,
+) -> None:
+    """The backup's old keys still working is find_key's fallback, not store_key's hash."""
+    row = _row(_breached(lab02, _with(find_key=legacy_fallback_find)), "plaintext-at-rest")
+    assert "an old-format key from the leaked backup still works: find_key must" in row.observed
+
+
+def test_the_audit_log_holds_the_public_key_id_never_the_key(lab02: Lab) -> None:
+    """Weak app: the id is the key, and the lab's store redacts it. Defended: the 8-hex id."""
+    my_key = lab02.users[0]["api_key"]
+    _get(lab02, my_key)
+    assert lab02.audit("allow")[-1]["reason"] == "key id [redacted] scopes shipments:read"
+    lab02.defend(**solution())
+    key = lab02.client.post(
+        "/admin/keys", headers=_admin(lab02), json={"partner": "hooli", "scopes": [READ]}
+    ).json()["key"]
+    assert _get(lab02, key).status_code == 200
+    reason = lab02.audit("allow")[-1]["reason"]
+    assert reason == f"key id {key[3:11]} scopes shipments:read"
+    assert key not in str(lab02.audit()) and key[12:44] not in str(lab02.audit())
+
+
+def test_the_notebook_states_the_birthday_bound_figures_the_lab_computes() -> None:
+    """1.2 % at 10,000 ids, 39 % at 65,536, 50 % first reached at 77,164 keys (N = 2**32)."""
+    n_ids = 2**32
+
+    def clash(n: int) -> float:
+        distinct = 1.0
+        for i in range(n):
+            distinct *= 1 - i / n_ids
+        return 1 - distinct
+
+    assert round(clash(10_000) * 100, 1) == 1.2
+    assert round(clash(65_536) * 100) == 39
+    assert clash(77_163) < 0.5 <= clash(77_164)
+    text = (ROOT / "solutions" / "02-api-keys.ipynb").read_text()
+    for stated in ("1.2 % at 10,000", "39 % at 65,536", "50 % at 77,164"):
+        assert stated in text

@@ -311,7 +311,7 @@ def attack_over_broad(lab: Any, http: httpx.Client) -> Observed:
             return Observed(
                 True,
                 status,
-                f"allowed() let a key with {named} do {method} {url}: granted too much",
+                f"allowed() let a key with {named} do {method} {url}",
             )
     return Observed(False, status)
 

@@ -70,17 +70,17 @@ def naming_crashes(run: Callable[[Any, httpx.Client], Observed]) -> Callable[...
 
 
 def refused(response: httpx.Response, what: str, scopes: str) -> Observed:
-    """A legitimate request's answer; when refused, which hook said no (denied too much)."""
+    """A legitimate request's answer; when refused, which hook said no."""
     status = response.status_code
     if response.is_success:
         return Observed(True, status, what)
     if status == 401:
         why = (
             "extract_key or find_key found no valid key in a key mint_key and store_key just "
-            "made: denied too much (is key_id the id find_key looks up? the digest the same?)"
+            "made (is key_id the id find_key looks up? is the digest made the same way?)"
         )
     elif status == 403:
-        why = f"allowed() said False to a key with {scopes}: denied too much"
+        why = f"allowed() said False to a key with {scopes}"
     else:
         why = "refused"
     return Observed(False, status, f"{what}: {why}")

@@ -1,8 +1,9 @@
 """The course's API key format: ``ak_<8 hex id>_<32 hex secret>_<8 hex crc32>``.
 
 GitHub's token format is the model ("Behind GitHub's new authentication token formats",
-2021): a prefix secret scanners can find, 128 random bits, and a checksum that lets a server
-refuse a typo or a random guess before it touches its database.
+2021): a prefix secret scanners can find, and a checksum (GitHub's: CRC32 in the last six
+base62 characters) that lets a server refuse a typo or a random guess before it touches its
+database. The 128 random bits of secret between them are this course's choice.
 """
 
 from __future__ import annotations

