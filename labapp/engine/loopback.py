@@ -5,6 +5,9 @@ from __future__ import annotations
 from labapp.engine.errors import NotLoopback
 
 LOOPBACK = "127.0.0.1"
+# The name HTTPS labs are reached by, and the one name their certificates carry: certificates
+# name hosts, not addresses. It must resolve to LOOPBACK (it does in every /etc/hosts).
+LAB_HOST = "localhost"
 
 
 def require_loopback(host: str) -> None:

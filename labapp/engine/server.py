@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 
 from labapp.engine.errors import LabStartError
-from labapp.engine.loopback import LOOPBACK, require_loopback
+from labapp.engine.loopback import LAB_HOST, LOOPBACK, require_loopback
 from labapp.engine.tls import TLSProtocol
 
 _LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
@@ -100,8 +100,11 @@ class LabServer:
 
     @property
     def url(self) -> str:
-        scheme = "https" if self.ssl_context is not None else "http"
-        return f"{scheme}://{LOOPBACK}:{self.port}"
+        # Over HTTPS, by name: a certificate names a host, not an address (the socket is on
+        # 127.0.0.1 all the same; localhost resolves there).
+        if self.ssl_context is not None:
+            return f"https://{LAB_HOST}:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def running(self) -> bool:

@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from labapp.engine.loopback import LOOPBACK
+from labapp.engine.loopback import LAB_HOST, LOOPBACK
 
-LAB_NAMES = ("127.0.0.1", "localhost")  # what a lab's server certificate is valid for
+LAB_NAMES = (LAB_HOST,)  # what a lab's server certificate is valid for: a name, no address
 
 
 @dataclass(frozen=True)
