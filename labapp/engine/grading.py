@@ -27,6 +27,9 @@ class Observed:
     succeeded: bool
     status: int | None = None
     detail: str = ""
+    # Why it failed, when the row's kind alone says the wrong thing: a legit check that fails
+    # because a near miss of a password logged in has granted too much, not denied too much.
+    cause: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,7 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
             "a real user must still be able to do this: is your defense denying too much?"
         )
     observed_text = observed.detail if broken else _describe(observed, is_attack)
-    cause = ""
+    cause = observed.cause
     if transport_error and not passed:
         cause = "the connection failed" + ("" if is_attack else ": a real user could not connect")
     if server_errors:

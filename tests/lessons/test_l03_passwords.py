@@ -995,3 +995,15 @@ def test_a_needs_rehash_that_falls_through_gets_the_lessons_fix(lab03: Lab) -> N
     row = _failed_row(lab03, {"needs_rehash": needs_rehash_falls_through}, "customer-login")
     assert "needs_rehash() returned NoneType None" in row.observed
     assert "for this crash: needs_rehash: return True or False on every path" in row.observed
+
+
+def test_a_near_miss_let_in_is_granted_too_much_not_denied(lab03: Lab) -> None:
+    """The exact-password row is a legit row, but a lower-cased compare fails it by letting
+    a near miss in: the row says granted too much, from the check's own cause."""
+    row = _failed_row(lab03, normalising(str.lower), "exact-password")
+    assert row.why() == "granted too much: a near miss logged in"
+
+
+def test_a_user_locked_out_on_the_upgrade_row_is_denied_too_much(lab03: Lab) -> None:
+    row = _failed_row(lab03, normalising(str.lower), "legacy-upgrade")
+    assert row.why() == "denied too much: a real user could not log in"

@@ -60,6 +60,11 @@ def attack_crack_dump(lab: Any, http: httpx.Client) -> Observed:
     return Observed(False, 201, "salted argon2id with OWASP parameters")
 
 
+# This row is an attack (an old hash left in place) that also fails when a real user is
+# locked out: say which way it failed.
+DENIED = "denied too much: a real user could not log in"
+
+
 def attack_legacy_upgrade(lab: Any, http: httpx.Client) -> Observed:
     """Users with a sha1, a too-cheap argon2id and an argon2i hash log in: each hash must be
     replaced by argon2id with today's parameters, and the password still work."""
@@ -75,7 +80,10 @@ def attack_legacy_upgrade(lab: Any, http: httpx.Client) -> Observed:
                 else ": verify_password refused its right password"
             )
             return Observed(
-                True, response.status_code, f"a user with {label} hash could not log in{why}"
+                True,
+                response.status_code,
+                f"a user with {label} hash could not log in{why}",
+                cause=DENIED,
             )
         upgraded = stored(lab, username)
         problem = hash_problem(upgraded)
@@ -95,6 +103,7 @@ def attack_legacy_upgrade(lab: Any, http: httpx.Client) -> Observed:
                 again.status_code,
                 f"after its upgrade, {label} user could not log in: verify_password refused "
                 "the password against the new hash",
+                cause=DENIED,
             )
         if stored(lab, username) != upgraded:
             return Observed(
@@ -154,8 +163,10 @@ def _near_misses(http: httpx.Client, username: str, password: str) -> Observed |
                 why = "429 before 10 failures on one account (one throttle_key for everyone?)"
                 return Observed(False, 429, why)
             if response.status_code != 401:
-                wrong = "logged in too (granted too much)" if accepted(response) else "got no 401"
-                return Observed(False, response.status_code, f"the passphrase {how} {wrong}")
+                granted = accepted(response)
+                wrong = "logged in too (granted too much)" if granted else "got no 401"
+                cause = "granted too much: a near miss logged in" if granted else ""
+                return Observed(False, response.status_code, f"the passphrase {how} {wrong}", cause)
         for route in ("/login", "/v1/login"):
             response = login(http, username, password, route)
             if not accepted(response):
@@ -175,7 +186,7 @@ def check_exact_password(lab: Any, http: httpx.Client) -> Observed:
     for kind, username in accounts.items():
         seen = _near_misses(http, username, password)
         if seen is not None:
-            return Observed(False, seen.status, f"{kind}: {seen.detail}")
+            return Observed(False, seen.status, f"{kind}: {seen.detail}", seen.cause)
     misses = 2 * len(variants(password))
     return Observed(True, 200, f"the passphrase logged in; all {misses} near misses were refused")
 
