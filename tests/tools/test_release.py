@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from labapp.lessons import get_lesson
 from labapp.tools import authoring
 from labapp.tools.cli import main as labapp_main
 from tests.conftest import ROOT
@@ -38,8 +39,6 @@ KNOWN_LEAKS = {
     # Lesson 07's weak default contexts: the answer minus its TLS 1.2 floor.
     "labapp/lessons/l07_tls/network.py": {_TLS_SERVER, _TLS_CHAIN},
     "labapp/lessons/l07_tls/app.py": {_TLS_SERVER, _TLS_CHAIN},
-    # The `fix=` text of the old-tls attack, shown to learners in the grader's report.
-    "labapp/lessons/l07_tls/battery.py": {_TLS_12},
     # The weak failure_response's throttle message, which the answer keeps.
     "labapp/lessons/l03_passwords/app.py": {
         'return 429, "too many failed logins; try again later"'
@@ -64,6 +63,18 @@ def _release_texts(out: Path) -> dict[Path, str]:
         for path in out.rglob("*")
         if path.is_file()
     }
+
+
+def _region(source: str) -> list[str]:
+    """The stripped lines between the solution markers of one cell."""
+    lines, inside = [], False
+    for line in source.split("\n"):
+        marker = line.strip()
+        if marker in (authoring.BEGIN, authoring.END):
+            inside = marker == authoring.BEGIN
+        elif inside:
+            lines.append(marker)
+    return lines
 
 
 def _solution_lines() -> tuple[set[str], str]:
@@ -103,6 +114,30 @@ def test_the_release_holds_exactly_what_learners_need(out: Path) -> None:
     assert list((out / "labapp" / "lessons").glob("*.txt"))
 
 
+def _recipe_lines() -> str:
+    """Every attack's steps hint, as one text: the recipe ships on purpose, one
+    ``lab.hint(name)`` away (the third tier), so an attack answer may share its lines."""
+    from tests.lessons.test_hints import LADDERS, steps_code
+
+    return "\n".join(steps_code(lesson.all_hints()[name][2]) for lesson, name in LADDERS)
+
+
+def test_the_recipe_exemption_covers_attacks_only() -> None:
+    """No defend answer is exempt: the steps hints hold none of a defend cell's lines."""
+    recipes = _recipe_lines()
+    defended = 0
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        hooks = [hook.name for hook in get_lesson(path.stem).hooks]
+        for cell in nbformat.read(path, as_version=4).cells:
+            answer = _region(cell.source)
+            if not answer or not any(f"def {hook}(" in cell.source for hook in hooks):
+                continue  # not a defend answer
+            defended += 1
+            shared = {line for line in answer if len(line) >= MIN_LINE and line in recipes}
+            assert not shared, f"{path.name}: a defend answer is in a steps hint: {shared}"
+    assert defended >= 7, "every lesson with hooks has a defend answer to look at"
+
+
 def test_no_solution_text_reaches_the_release(out: Path) -> None:
     """No telling line of any solution region, nor any solution marker, is in the release.
 
@@ -110,10 +145,14 @@ def test_no_solution_text_reaches_the_release(out: Path) -> None:
     solution regions (a learner copy shows that text anyway).
     """
     inside, outside = _solution_lines()
+    recipes = _recipe_lines()
     telling = {
         line
         for line in inside
-        if len(line) >= MIN_LINE and line not in outside and not IMPORT.match(line)
+        if len(line) >= MIN_LINE
+        and line not in outside
+        and not IMPORT.match(line)
+        and line not in recipes
     }
     assert len(telling) > 50, "the check must have solution lines to look for"
     texts = _release_texts(out)

@@ -26,7 +26,7 @@ FIXES = {
     ("needs_rehash", "raised"): "needs_rehash: test for the '$argon2id$' prefix first: "
     "HASHER.check_needs_rehash cannot read a 'sha1$' hash",
     ("needs_rehash", "returned"): "needs_rehash: return True or False on every path",
-    ("hash_password", "returned"): "hash_password: return HASHER.hash(password), a str",
+    ("hash_password", "returned"): "hash_password: return the PHC string HASHER.hash makes (a str)",
     ("failure_response", "returned"): "failure_response: return a tuple (4xx status, message)",
     ("failure_response", "raised"): "failure_response: answer every reason, 'throttled' too",
     ("throttle_key", "raised"): "throttle_key: return the username (a header you look up may "
