@@ -71,6 +71,28 @@ def test_the_course_map_lists_every_notebook() -> None:
 
 
 @pytest.mark.notebook
+def test_every_place_that_states_a_lessons_time_agrees() -> None:
+    """The title cell, the lesson's minutes, the README course map and the instructor guide
+    say the same time for each lesson, and the guide's total is their sum."""
+    import nbformat
+
+    from labapp.lessons import all_lessons
+
+    readme = (ROOT / "README.md").read_text()
+    guide = (ROOT / "docs" / "instructor-guide.md").read_text()
+    total = 0
+    for lesson in all_lessons():
+        stem = lesson.notebook.removesuffix(".ipynb")
+        title = nbformat.read(ROOT / "solutions" / lesson.notebook, as_version=4).cells[0].source
+        assert f"**Time:** about {lesson.minutes} minutes." in title, stem
+        for name, text in (("README", readme), ("instructor guide", guide)):
+            row = next(line for line in text.splitlines() if line.startswith(f"| `{stem}`"))
+            assert f"| {lesson.minutes} min |" in row, f"{name} disagrees on {stem}"
+        total += lesson.minutes
+    hours, minutes = divmod(total, 60)
+    assert f"Total: about {hours} h {minutes} min of learner time." in guide
+
+
 def test_the_readme_grading_command_fails_an_unfinished_notebook() -> None:
     """`pytest --nbval-lax notebooks/00-....ipynb` fails the exercise and its grader cell."""
     command = re.search(r"\.venv/bin/pytest --nbval-lax (notebooks/\S+\.ipynb)", README)
