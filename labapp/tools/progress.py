@@ -249,31 +249,19 @@ def _update(path: Path, change: Callable[[dict[str, Any]], bool]) -> dict[str, A
     return data
 
 
-def load(path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, dict[str, str]]]:
-    """Every lesson's done exercises: ``{lesson_id: {exercise: {"done_at": iso}}}``."""
-    target = Path(path) if path is not None else progress_path()
+def _read_locked(target: Path) -> dict[str, Any]:
     try:
         with _locked(target):
-            data = _read(target, set_aside=True)
+            return _read(target, set_aside=True)
     except OSError:  # no lock (a read-only folder): atomic writes make a plain read safe
-        data = _read(target, set_aside=False)
-    return data["lessons"]
+        return _read(target, set_aside=False)
 
 
-def record(lesson_id: str, exercise: str, *, path: str | os.PathLike[str] | None = None) -> bool:
-    """Mark ``exercise`` of ``lesson_id`` done. Never raises: warns once if it cannot save."""
+def _save(change: Callable[[dict[str, Any]], bool], path: str | os.PathLike[str] | None) -> bool:
+    """Apply ``change`` to the progress file. Never raises: warns once if it cannot save."""
     target = Path(path) if path is not None else None
     try:
-        target = target or progress_path()
-
-        def mark(data: dict[str, Any]) -> bool:
-            done = data["lessons"].setdefault(lesson_id, {})
-            if exercise in done:
-                return False
-            done[exercise] = {"done_at": _now()}
-            return True
-
-        _update(target, mark)
+        _update(target or progress_path(), change)
         return True
     except Exception as exc:  # recording must never break the lab
         where = str(target) if target is not None else f"${ENV} / course folder"
@@ -287,17 +275,31 @@ def record(lesson_id: str, exercise: str, *, path: str | os.PathLike[str] | None
         return False
 
 
+def load(path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, dict[str, str]]]:
+    """Every lesson's done exercises: ``{lesson_id: {exercise: {"done_at": iso}}}``."""
+    target = Path(path) if path is not None else progress_path()
+    return _read_locked(target)["lessons"]
+
+
+def record(lesson_id: str, exercise: str, *, path: str | os.PathLike[str] | None = None) -> bool:
+    """Mark ``exercise`` of ``lesson_id`` done. Never raises: warns once if it cannot save."""
+
+    def mark(data: dict[str, Any]) -> bool:
+        done = data["lessons"].setdefault(lesson_id, {})
+        if exercise in done:
+            return False
+        done[exercise] = {"done_at": _now()}
+        return True
+
+    return _save(mark, path)
+
+
 def hints(path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, int]]:
     """The highest hint tier seen per exercise: ``{lesson_id: {exercise: tier}}``."""
     target = Path(path) if path is not None else progress_path()
-    try:
-        with _locked(target):
-            data = _read(target, set_aside=True)
-    except OSError:
-        data = _read(target, set_aside=False)
     return {
         lesson: {exercise: entry["tier"] for exercise, entry in seen.items()}
-        for lesson, seen in data.get("hints", {}).items()
+        for lesson, seen in _read_locked(target).get("hints", {}).items()
     }
 
 
@@ -321,26 +323,15 @@ def record_hint(
     lesson_id: str, exercise: str, tier: int, *, path: str | os.PathLike[str] | None = None
 ) -> bool:
     """Note that hint ``tier`` of ``exercise`` was shown. Never raises (warns once)."""
-    target = Path(path) if path is not None else None
-    try:
-        target = target or progress_path()
 
-        def mark(data: dict[str, Any]) -> bool:
-            seen = data.setdefault("hints", {}).setdefault(lesson_id, {})
-            if seen.get(exercise, {}).get("tier", 0) >= tier:
-                return False
-            seen[exercise] = {"tier": tier, "at": _now()}
-            return True
-
-        _update(target, mark)
+    def mark(data: dict[str, Any]) -> bool:
+        seen = data.setdefault("hints", {}).setdefault(lesson_id, {})
+        if seen.get(exercise, {}).get("tier", 0) >= tier:
+            return False
+        seen[exercise] = {"tier": tier, "at": _now()}
         return True
-    except Exception as exc:  # recording must never break the lab
-        where = str(target) if target is not None else f"${ENV} / course folder"
-        _warn(
-            f"labapp: could not save your progress to {where} ({type(exc).__name__}: {exc}).",
-            key=(where, "write"),
-        )
-        return False
+
+    return _save(mark, path)
 
 
 def reset(lesson_id: str, *, path: str | os.PathLike[str] | None = None) -> int:
