@@ -46,22 +46,35 @@ def test_each_ladder_is_nudge_technique_steps(lesson, name) -> None:
     assert steps_code(steps).strip()
 
 
+def grader_cell(lesson, name: str) -> str:
+    """The learner notebook's locked grader cell of this exercise."""
+    nb = nbformat.read(ROOT / "notebooks" / lesson.notebook, as_version=4)
+    calls = (f'lab.check_flag("{name}"', f'lab.check_answer("{name}"')
+    (cell,) = [
+        c.source
+        for c in nb.cells
+        if "grader" in c.metadata.get("tags", []) and any(call in c.source for call in calls)
+    ]
+    return cell
+
+
 @pytest.mark.parametrize(("lesson", "name"), LADDERS, ids=IDS)
 def test_the_steps_alone_pass_the_exercise(lesson, name) -> None:
-    """Tier 3's code, on a fresh lab, captures the flag (or answers the quiz) for real."""
+    """Tier 3's code, pasted into the exercise cell of a fresh lab, makes the notebook's own
+    grader cell pass: it performs the attack for real and leaves the flag (or answer) in the
+    variable the grader reads."""
     done: list[str] = []
     lab = start(lesson, record=lambda lesson_id, exercise: done.append(exercise))
     try:
         namespace = {"lab": lab}
         code = compile(steps_code(lesson.all_hints()[name][2]), f"<steps {name}>", "exec")
         exec(code, namespace)  # noqa: S102 - course code, run as a learner would paste it
-        if name not in done:  # the code left the flag in a variable instead of checking it
-            for value in list(namespace.values()):
-                if isinstance(value, str) and value.startswith("FLAG{") and name not in done:
-                    lab.check_flag(name, value)
+        done.clear()
+        grader = compile(grader_cell(lesson, name), f"<grader {name}>", "exec")
+        exec(grader, namespace)  # noqa: S102 - the notebook's own grader cell
     finally:
         lab.stop()
-    assert name in done, f"the steps of {name!r} did not pass its grader"
+    assert name in done, f"the grader cell of {name!r} did not pass after its steps"
 
 
 def _recipe_lines(code: str) -> list[str]:

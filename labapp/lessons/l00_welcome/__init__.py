@@ -53,7 +53,7 @@ LESSON = Lesson(
                 '            else "service" if route == "/metrics"\n'
                 '            else "anyone" if route in FOR_ANYONE else "customer",\n'
                 "        }\n"
-                'lab.check_answer("classify", answer)\n'
+                'classification = answer\nlab.check_answer("classify", classification)\n'
                 "```",
             ),
             grade_classification,

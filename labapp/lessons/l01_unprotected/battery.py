@@ -218,7 +218,7 @@ ATTACKS = (
             "```python\n"
             'everything = lab.client.get("/orders").json()\n'
             'print(sorted({order["owner"] for order in everything["orders"]}))\n'
-            'lab.check_flag("read-all-orders", everything["flag"])\n'
+            'flag_orders = everything["flag"]\nlab.check_flag("read-all-orders", flag_orders)\n'
             "```",
         ),
         attack_read_all,
@@ -243,7 +243,7 @@ ATTACKS = (
             "```python\n"
             'export = lab.client.get("/internal/export").json()\n'
             'print(len(export["customers"]), "customer rows, with shipping addresses")\n'
-            'lab.check_flag("internal-export", export["flag"])\n'
+            'flag_export = export["flag"]\nlab.check_flag("internal-export", flag_export)\n'
             "```",
         ),
         attack_export,
@@ -268,7 +268,7 @@ ATTACKS = (
             "```python\n"
             'staff = lab.client.get("/admin/users", headers={"X-Internal": "true"}).json()\n'
             'print([user["username"] for user in staff["users"]])\n'
-            'lab.check_flag("trusted-header", staff["flag"])\n'
+            'flag_header = staff["flag"]\nlab.check_flag("trusted-header", flag_header)\n'
             "```",
         ),
         attack_trusted_header,
@@ -293,7 +293,7 @@ ATTACKS = (
             'with lab.outage("identity"):\n'
             '    anything = {"Authorization": "Bearer not-a-real-token"}\n'
             '    during = lab.client.get("/admin/users", headers=anything).json()\n'
-            'lab.check_flag("fail-open", during["flag"])\n'
+            'flag_outage = during["flag"]\nlab.check_flag("fail-open", flag_outage)\n'
             "```",
         ),
         attack_fail_open,

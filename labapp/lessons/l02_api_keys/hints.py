@@ -26,7 +26,7 @@ HINTS: dict[str, tuple[str, str, str]] = {
         'harvested = re.search(r"api_key=([^&\\s]+)", lines).group(1)\n'
         'answer = lab.client.get("/shipments", headers={"X-API-Key": harvested}).json()\n'
         'print("logged in as", answer["partner"])\n'
-        'lab.check_flag("key-in-url", answer["flag"])\n'
+        'flag_url = answer["flag"]\nlab.check_flag("key-in-url", flag_url)\n'
         "```",
     ),
     "plaintext-at-rest": (
@@ -45,7 +45,7 @@ HINTS: dict[str, tuple[str, str, str]] = {
         '    answer = lab.client.get("/shipments", headers={"X-API-Key": row["key"]}).json()\n'
         '    if "flag" in answer:\n'
         '        print("the backup row of", row["partner"], "works")\n'
-        '        lab.check_flag("plaintext-at-rest", answer["flag"])\n'
+        '        flag_backup = answer["flag"]\n        lab.check_flag("plaintext-at-rest", flag_backup)\n'
         "        break\n"
         "```",
     ),
@@ -66,7 +66,7 @@ HINTS: dict[str, tuple[str, str, str]] = {
         '    answer = lab.client.get("/shipments", headers={"X-API-Key": f"pk_{n}"})\n'
         '    if answer.status_code == 200 and "flag" in answer.json():\n'
         '        print(f"pk_{n} belongs to", answer.json()["partner"])\n'
-        '        lab.check_flag("guessable-key", answer.json()["flag"])\n'
+        '        flag_guess = answer.json()["flag"]\n        lab.check_flag("guessable-key", flag_guess)\n'
         "        break\n"
         "```",
     ),
@@ -122,7 +122,7 @@ HINTS: dict[str, tuple[str, str, str]] = {
         "    flag = recover()\n"
         "    if flag:\n"
         "        break\n"
-        'lab.check_flag("timing-leak", flag)\n'
+        'flag_timing = flag\nlab.check_flag("timing-leak", flag_timing)\n'
         "```",
     ),
     "over-broad-key": (
@@ -139,7 +139,7 @@ HINTS: dict[str, tuple[str, str, str]] = {
         'mine = {"X-API-Key": lab.users[0]["api_key"]}\n'
         'booked = lab.client.post("/shipments", headers=mine, json={"destination": "Oslo"})\n'
         'print(booked.status_code, "with a read-only key")\n'
-        'lab.check_flag("over-broad-key", booked.json()["flag"])\n'
+        'flag_scope = booked.json()["flag"]\nlab.check_flag("over-broad-key", flag_scope)\n'
         "```",
     ),
 }

