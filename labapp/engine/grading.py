@@ -230,7 +230,11 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         # pinning the algorithm, not by a try/except alone. The default legit advice
         # ("denying too much?") would mislead here, so only a check's own hint is kept.
         lesson = item.fix if is_attack else getattr(item, "hint", "")
-        hint = f"{crash}; the fix this row teaches: {lesson}" if lesson else crash
+        # Said as what comes next, not as the diagnosis: the crash (the observed column
+        # names the exception and the learner's line) is the failure to fix first.
+        hint = crash
+        if lesson:
+            hint += f". Once it stops crashing, the fix this row teaches: {lesson}"
         cause = "crashed (5xx) on " + ("an attack" if is_attack else "a real user's request")
     for incident in list(dict.fromkeys(incidents))[:2]:  # the same failure once
         if incident.summary.startswith(f"{incident.hook}() "):  # it names the hook itself

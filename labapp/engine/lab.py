@@ -313,10 +313,13 @@ class Lab:
         shown = self._hints_shown.get(name, 0)
         steps = hints[name]
         if shown >= len(steps):
-            print(
-                f"No more hints for {name!r}: all {len(steps)} are above. "
-                "Re-read the 'Why it worked' notes above, or ask your instructor."
+            last = (
+                "The last one is the whole recipe: run it, then compare it with your own code."
+                if name in self.lesson.ladders()
+                else "Compare them with the rules stated above the exercise, or ask your "
+                "instructor."
             )
+            print(f"No more hints for {name!r}: all {len(steps)} are above. {last}")
             return
         self._hints_shown[name] = shown + 1
         tier = f" ({TIERS[shown]})" if name in self.lesson.ladders() else ""

@@ -1065,3 +1065,14 @@ def test_the_notebook_states_the_birthday_bound_figures_the_lab_computes() -> No
     text = (ROOT / "solutions" / "02-api-keys.ipynb").read_text()
     for stated in ("1.2 % at 10,000", "39 % at 65,536", "50 % at 77,164"):
         assert stated in text
+
+
+def test_extract_key_reads_header_names_in_any_case() -> None:
+    """HTTP field names are case-insensitive (RFC 9110 §5.1): a hook that asks for
+    "X-API-Key" finds the key, as lesson 01's request allowed."""
+    from labapp.lessons.l02_api_keys.keystore import KeyRequest
+
+    req = KeyRequest("GET", "/shipments", {"X-API-Key": "ak_1"}, {})
+    assert req.headers.get("X-API-Key") == req.headers["x-api-key"] == "ak_1"
+    assert "X-Api-Key" in req.headers and list(req.headers) == ["x-api-key"]
+    assert req.headers.get("Authorization") is None and isinstance(req.headers, dict)

@@ -45,7 +45,8 @@ HINTS: dict[str, tuple[str, str, str]] = {
         '    answer = lab.client.get("/shipments", headers={"X-API-Key": row["key"]}).json()\n'
         '    if "flag" in answer:\n'
         '        print("the backup row of", row["partner"], "works")\n'
-        '        flag_backup = answer["flag"]\n        lab.check_flag("plaintext-at-rest", flag_backup)\n'
+        '        flag_backup = answer["flag"]\n'
+        '        lab.check_flag("plaintext-at-rest", flag_backup)\n'
         "        break\n"
         "```",
     ),
@@ -66,7 +67,8 @@ HINTS: dict[str, tuple[str, str, str]] = {
         '    answer = lab.client.get("/shipments", headers={"X-API-Key": f"pk_{n}"})\n'
         '    if answer.status_code == 200 and "flag" in answer.json():\n'
         '        print(f"pk_{n} belongs to", answer.json()["partner"])\n'
-        '        flag_guess = answer.json()["flag"]\n        lab.check_flag("guessable-key", flag_guess)\n'
+        '        flag_guess = answer.json()["flag"]\n'
+        '        lab.check_flag("guessable-key", flag_guess)\n'
         "        break\n"
         "```",
     ),

@@ -11,14 +11,36 @@ from labapp.engine.spec import LabState
 RECORD_FIELDS = ("key_id", "partner", "stored", "scopes", "revoked")
 
 
+class Headers(dict):
+    """Header names, lower-case, as HTTP treats them: ``get("X-API-Key")`` finds
+    ``x-api-key`` (RFC 9110 §5.1: field names are case-insensitive). Lesson 01's request
+    reads headers in any case too; a learner carrying that habit over must not be failed
+    by the spelling of a name."""
+
+    def __init__(self, fields: dict[str, str] | None = None) -> None:
+        super().__init__({k.lower(): v for k, v in (fields or {}).items()})
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name.lower() if isinstance(name, str) else name)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(name.lower() if isinstance(name, str) else name, default)
+
+
 @dataclass
 class KeyRequest:
-    """What ``extract_key`` sees: the request's headers and query parameters (lower-case)."""
+    """What ``extract_key`` sees: the request's headers (names in any case) and query."""
 
     method: str
     path: str
     headers: dict[str, str]
     query: dict[str, str]
+
+    def __post_init__(self) -> None:
+        self.headers = Headers(self.headers)
 
 
 class KeyStore:
