@@ -127,7 +127,7 @@ class Report:
             )
             if row.hint and not row.passed:
                 lines.append(f"        hint: {row.hint}")
-        if self.log:
+        if self.log and not self.passed:  # the log explains failures; a full pass needs none
             lines.append("Server log (last lines):")
             lines += [f"  {line}" for line in self.log[-15:]]
         return "\n".join(lines)

@@ -96,7 +96,9 @@ def test_the_report_renders_as_text_and_as_escaped_html() -> None:
     assert "FAIL  [attack] a<b>" in text and "PASS  [legit] ok" in text
     html = report._repr_html_()
     assert "a&lt;b&gt;" in html and "h&lt;i&gt;" in html and "<script>" not in html
-    assert "Server log" in html
+    assert "Server log" in html and "Server log" in text  # a failure: the log may explain it
+    passing = Report("demo", [report.rows[1]], log=["INFO <script>"])
+    assert "Server log" not in str(passing)
     assert "✗ [attack] a<b>" in report.breach_message()
     assert not report.passed and [row.id for row in report.failures] == ["a<b>"]
 
