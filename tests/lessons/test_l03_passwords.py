@@ -28,7 +28,12 @@ from labapp.lessons.common import load_wordlist
 from labapp.lessons.l03_passwords import LESSON
 from labapp.lessons.l03_passwords.app import CANDIDATES, HIDDEN
 from labapp.lessons.l03_passwords.attempts import LIMIT
-from labapp.lessons.l03_passwords.traffic import burst, new_client
+from labapp.lessons.l03_passwords.traffic import (
+    burst,
+    first_letter_flipped,
+    new_client,
+    passphrase,
+)
 from tests.conftest import solution_namespace
 
 FLAG = re.compile(r"FLAG\{03-passwords:[\w-]+:[0-9a-f]{32}\}")
@@ -516,9 +521,9 @@ def mismatch_escapes(stored_hash, password):
 
 
 def first_letter_forgiven(stored_hash, password):
-    """Lets a phone's automatic capital pass: the password, or it with the first case flipped."""
-    flipped = password[:1].swapcase() + password[1:]
-    return verify(stored_hash, password) or verify(stored_hash, flipped)
+    """Lets a phone's automatic capital pass: the password, or it with the first letter's
+    case flipped (NIST SP 800-63B-4 allows it; ASVS, which this lab follows, does not)."""
+    return verify(stored_hash, password) or verify(stored_hash, first_letter_flipped(password))
 
 
 def needs_rehash_falls_through(stored_hash):
@@ -873,6 +878,45 @@ def test_a_decision_hook_returning_none_is_reported_by_name_in_the_grade(lab03: 
     """The row says which hook returned what, and that it must return True or False."""
     message = _caught(lab03, {"verify_password": verify_returns_none}, "enumerate-users")
     assert "verify_password() returned NoneType None" in message and "True or False" in message
+
+
+# Trimming, on either side of the comparison or on both: each must fail exact-password.
+TRIMMED = {
+    "stripped in hash_password only": {
+        "hash_password": lambda password: hasher().hash(password.strip())
+    },
+    "stripped in verify_password only": {
+        "verify_password": lambda stored_hash, password: verify(stored_hash, password.strip())
+    },
+    "stripped in both hooks": {
+        "hash_password": lambda password: hasher().hash(password.strip()),
+        "verify_password": lambda stored_hash, password: verify(stored_hash, password.strip()),
+    },
+}
+
+
+def test_the_graders_passphrase_starts_and_ends_with_a_space() -> None:
+    """Without a space at each end, trimming (in either hook) changes nothing and passes."""
+    password = passphrase()
+    assert password[0] == password[-1] == " " and password.strip() != password
+    assert first_letter_flipped(password).lstrip()[0] == password.lstrip()[0].swapcase()
+
+
+@pytest.mark.parametrize("name", list(TRIMMED))
+def test_trimming_in_either_hook_or_both_fails_exact_password(lab03: Lab, name: str) -> None:
+    """.strip() at hash time, at verify time, or both: the exact-password row fails."""
+    _caught(lab03, TRIMMED[name], "exact-password")
+
+
+def test_the_failure_response_hint_gives_429_for_throttled() -> None:
+    """The defend hint states the whole rule: 401 for both reasons, 429 when throttled."""
+    hint = next(h for h in LESSON.hints["defend"] if "failure_response" in h)
+    assert "(401, message)" in hint and "(429, message) for 'throttled'" in hint
+
+
+def test_the_solution_passes_the_exact_password_row(lab03: Lab) -> None:
+    defend(lab03)
+    assert _row(lab03, "exact-password").passed
 
 
 def _caught(lab: Lab, changes: dict[str, Any], row: str) -> str:

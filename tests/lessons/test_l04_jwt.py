@@ -1035,6 +1035,22 @@ def test_a_zero_leeway_row_says_denied_too_much(lab04: Lab) -> None:
     assert row.hint.startswith("validate_token refused") and "leeway=30" in row.hint
 
 
+def test_a_decode_without_audience_fails_fresh_login_naming_audience(lab04: Lab) -> None:
+    """No audience= at all: PyJWT refuses every real token (they carry aud), so alice's fresh
+    token is refused; the row's hint names audience=AUDIENCE, not only KEYS, sub and typ."""
+    row = _row(_breached(lab04, validator(lab04, audience=None)), "fresh-login")
+    assert not row.passed and row.why().startswith("denied too much")
+    assert "audience=AUDIENCE" in row.hint and "aud claim" in row.hint
+
+
+def test_the_defend_hints_pick_the_key_with_keys_get() -> None:
+    """The hints state the notebook's rule, KEYS.get(kid), never KEYS[kid] (a KeyError, a 500,
+    for an unknown kid), and so do the rows' fixes."""
+    texts = [*LESSON.hints["defend"], *(a.fix for a in LESSON.attacks)]
+    assert not any("KEYS[kid]" in text for text in texts)
+    assert "KEYS.get(kid)" in LESSON.hints["defend"][1]
+
+
 def test_a_strict_audience_row_names_strict_aud(lab04: Lab) -> None:
     """strict_aud=True refuses aud lists: the row says which list and names strict_aud."""
     row = _row(_breached(lab04, validator(lab04, options=options(lab04, strict_aud=True))),

@@ -25,7 +25,8 @@ LESSON = Lesson(
             "once; for sha1, hmac.compare_digest; return a bool.",
             "The password exactly as sent: no .strip(), .lower(), slicing or normalising.",
             "needs_rehash: True for anything not argon2id, or if check_needs_rehash says so.",
-            "failure_response: one (401, message) for both reasons; throttle_key: the username, "
+            "failure_response: one (401, message) for both 'unknown-user' and "
+            "'wrong-password', and (429, message) for 'throttled'; throttle_key: the username, "
             "nothing else.",
         )
     },

@@ -176,8 +176,9 @@ def _near_misses(http: httpx.Client, username: str, password: str) -> Observed |
 
 
 def check_exact_password(lab: Any, http: httpx.Client) -> Observed:
-    """A long passphrase logs in exactly as set, on a new and an old sha1 account, and none
-    of its near misses does (case, spaces, truncation, Unicode forms): ASVS 5.0 6.2.8."""
+    """A long passphrase with a space at each end logs in exactly as set, on a new and an old
+    sha1 account, and none of its near misses does (case, spaces, trimming, truncation,
+    Unicode forms): ASVS 5.0 6.2.8. Trimming in hash_password, verify_password or both fails."""
     password = passphrase()
     accounts = {
         "a new account": register(http, password)[0],
@@ -289,12 +290,14 @@ CHECKS = (
     ),
     Check(
         "exact-password",
-        "a long passphrase (spaces, accents, capitals) logs in as set; 12 near misses do not",
+        "a long passphrase (a space at each end, accents, capitals) logs in as set; 13 near "
+        "misses do not",
         explained(check_exact_password),
         hint="hash_password and verify_password: use the password exactly as received, "
         "whatever its length (up to 1024) or characters: no .lower(), .strip(), slicing or "
-        "unicodedata.normalize (ASVS 5.0 6.2.8); a near miss let in was granted too much, "
-        "the passphrase refused was denied too much.",
+        "unicodedata.normalize, in either hook (ASVS 5.0 6.2.8); the passphrase starts and "
+        "ends with a space. A near miss let in was granted too much, the passphrase refused "
+        "was denied too much.",
     ),
     Check(
         "other-account-unaffected",

@@ -135,17 +135,25 @@ def burst(http: httpx.Client, requests: list[dict[str, Any]]) -> list[httpx.Resp
 def passphrase() -> str:
     """A password any normaliser would change: cases, spaces, accents, a fullwidth letter.
 
-    About 340 characters, so a truncation at 64, 72 (bcrypt's bytes), 128 or 256 shows.
+    About 340 characters, so a truncation at 64, 72 (bcrypt's bytes), 128 or 256 shows. It
+    starts and ends with a space, so trimming it when hashing, when verifying, or both, shows.
     """
     words = [secrets.token_urlsafe(9) for _ in range(24)]
-    return "Correct Horse  " + " ".join(words) + " café Ｋey-Ü"
+    return " Correct Horse  " + " ".join(words) + " café Ｋey-Ü "
+
+
+def first_letter_flipped(password: str) -> str:
+    """``password`` with the case of its first letter (not its first character) changed."""
+    i = next((i for i, c in enumerate(password) if c.swapcase() != c), 0)
+    return password[:i] + password[i : i + 1].swapcase() + password[i + 1 :]
 
 
 def variants(password: str) -> list[tuple[str, str]]:
     """(how it differs, a password that is not ``password``) for a non-exact comparison."""
     return [
         ("in swapped case", password.swapcase()),
-        ("with its first letter's case changed", password[0].swapcase() + password[1:]),
+        ("with its first letter's case changed", first_letter_flipped(password)),
+        ("without its leading and trailing spaces", password.strip()),
         ("with a space before and after", f" {password} "),
         ("with a newline after", password + "\n"),
         ("one character short", password[:-1]),

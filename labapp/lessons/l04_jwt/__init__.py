@@ -22,8 +22,9 @@ LESSON = Lesson(
             "Build KEYS = {kid: public key} once, outside validate_token, from "
             "/.well-known/jwks.json; never from a token. jwt.PyJWK(jwk).key gives the key; "
             "KEYS.get(kid) is None means refuse.",
-            "jwt.decode_complete(token, KEYS[kid], algorithms=['RS256'], audience=..., "
-            "issuer=..., leeway=30, options={'require': [...]}); then check header['typ'].",
+            "key = KEYS.get(kid) (refuse if None), then jwt.decode_complete(token, key, "
+            "algorithms=['RS256'], audience=..., issuer=..., leeway=30, "
+            "options={'require': [...]}); then check header['typ'].",
             "PyJWT int()s exp, iat and nbf and accepts any future exp: check that each is an int "
             "or a float (not a bool), and that exp <= iat + LIFETIME.",
             "Wrap it all in try/except jwt.PyJWTError: return None. InvalidKeyError is not an "

@@ -92,8 +92,8 @@ ATTACKS = (
         HINTS["unverified-signature"],
         attack("profile", forge_unverified),
         fix="validate_token accepted claims whose signature it never checked. Verify every "
-        "token: jwt.decode(token, KEYS[kid], algorithms=['RS256'], ...), never "
-        "options={'verify_signature': False}.",
+        "token: jwt.decode(token, KEYS.get(kid), algorithms=['RS256'], ...) (None: refuse), "
+        "never options={'verify_signature': False}.",
     ),
     Attack(
         "alg-none",
@@ -290,9 +290,10 @@ CHECKS = (
         "fresh-login",
         "alice logs in: her token works on all 10 services",
         check_login,
-        hint="validate_token refused alice's fresh token. Return the claims dict (with its 'sub') "
-        "for a valid token; KEYS must hold the issuer's key under its kid, and typ 'at+jwt' is "
-        "the access-token type.",
+        hint="validate_token refused alice's fresh token. Pass audience=AUDIENCE (PyJWT refuses "
+        "a token with an aud claim when no audience is given); return the claims dict (with "
+        "its 'sub') for a valid token; KEYS must hold the issuer's key under its kid, and typ "
+        "'at+jwt' is the access-token type.",
     ),
     Check(
         "admin-token",
