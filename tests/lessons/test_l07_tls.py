@@ -5,6 +5,7 @@ identity rules are caught on the row that names them; hostile input never gets a
 from __future__ import annotations
 
 import re
+import socket
 import ssl
 import threading
 import warnings
@@ -1022,6 +1023,64 @@ def test_bad_certificate_says_a_refused_handshake_is_expected(
 ) -> None:
     row = _row(_with(defended), "bad-certificate")
     assert row.passed and "refuses both impostors at the handshake" in row.expected
+
+
+# -- the explore probes see what the text says (by the name the certificate holds) ----------
+# (the defended lab's test first: starting lab07 stops this module's defended lab)
+
+
+def _negotiate(lab: Lab) -> dict[str, Any]:
+    """The explore section's negotiate(), VERSIONS and SHA1_ONLY, as the notebook runs them."""
+    given = {"lab": lab, "ssl": ssl, "socket": socket, "warnings": warnings, "httpx": httpx}
+    return solution_namespace("07-tls-and-mtls.ipynb", "negotiate", **given)
+
+
+def test_the_explore_probe_sees_the_defended_port_refuse_only_the_old(
+    defended: tuple[Lab, dict[str, Any]],
+) -> None:
+    lab = _with(defended)
+    probe = _negotiate(lab)
+    outcomes = {v: probe["negotiate"](lab.server.port, v) for v in probe["VERSIONS"]}
+    assert outcomes[ssl.TLSVersion.TLSv1].startswith("refused ("), outcomes
+    assert outcomes[ssl.TLSVersion.TLSv1_1].startswith("refused ("), outcomes
+    assert outcomes[ssl.TLSVersion.TLSv1_2].startswith("TLSv1.2 with "), outcomes
+    assert outcomes[ssl.TLSVersion.TLSv1_3].startswith("TLSv1.3 with "), outcomes
+    sha1 = probe["negotiate"](lab.server.port, ssl.TLSVersion.TLSv1_2, probe["SHA1_ONLY"])
+    assert sha1.startswith("refused ("), sha1
+
+
+def test_the_explore_probe_sees_the_weak_port_accept_old_versions_and_sha1_suites(
+    lab07: Lab,
+) -> None:
+    """The text says TLS 1.0/1.1 and the SHA-1 suites are accepted: a probe that fails its
+    own certificate check (by address) would print 'refused' for every line instead."""
+    probe = _negotiate(lab07)
+    outcomes = {v: probe["negotiate"](lab07.server.port, v) for v in probe["VERSIONS"]}
+    assert outcomes[ssl.TLSVersion.TLSv1].startswith("TLSv1 with "), outcomes
+    assert outcomes[ssl.TLSVersion.TLSv1_1].startswith("TLSv1.1 with "), outcomes
+    assert outcomes[ssl.TLSVersion.TLSv1_2].startswith("TLSv1.2 with "), outcomes
+    assert outcomes[ssl.TLSVersion.TLSv1_3].startswith("TLSv1.3 with "), outcomes
+    sha1 = probe["negotiate"](lab07.server.port, ssl.TLSVersion.TLSv1_2, probe["SHA1_ONLY"])
+    assert re.fullmatch(r"TLSv1\.2 with \S+-SHA", sha1), sha1
+
+
+def test_the_graders_handshakes_reach_the_weak_ports(lab07: Lab) -> None:
+    """old-tls and weak-ciphers breach the weak lab by a real handshake, not only by reading
+    the context: their probe checks the certificate's name, and the handshake completes."""
+    assert "negotiated TLSv1" in _row(lab07, "old-tls").observed
+    assert "negotiated TLSv1.2 with" in _row(lab07, "weak-ciphers").observed
+
+
+def test_rows_that_want_a_refused_handshake_do_not_promise_a_4xx(lab07: Lab) -> None:
+    """A 401 is a 4xx, yet it fails these rows: they say so, and say why."""
+    rows = [a for a in LESSON.attacks if a.transport_error_blocks]
+    assert {a.id for a in rows} >= {"no-client-cert", "rogue-client-cert", "expired-client-cert"}
+    for attack in rows:
+        assert "refused handshake" in attack.expected and "4xx" not in attack.expected
+        assert "not the app" in attack.fix and "CERT_REQUIRED" in attack.fix
+        row = _row(lab07, attack.id)
+        assert row.expected == attack.expected
+        assert not row.passed and "handshake let the client in" in row.observed
 
 
 # -- the attacks, for real, on the weak lab ---------------------------------------------

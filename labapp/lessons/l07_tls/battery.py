@@ -20,6 +20,7 @@ import httpx
 from cryptography import x509
 
 from labapp.engine.grading import Attack, Check, Observed
+from labapp.engine.loopback import LAB_HOST
 from labapp.lessons.l07_tls.app import TransportRequest
 from labapp.lessons.l07_tls.handshakes import (
     attack_expired_client_cert,
@@ -91,7 +92,8 @@ def _probe_request(lab: Any, cert: str | None, path: str, claim: str | None) -> 
         "cipher_suite": None,
         "cipher_name": "TLS_AES_256_GCM_SHA384",
     }
-    headers: dict[str, str] = {"host": "127.0.0.1", "user-agent": "python-httpx"}
+    host = f"{LAB_HOST}:{lab.net.service.port}"  # as a real client of service_url sends it
+    headers: dict[str, str] = {"host": host, "user-agent": "python-httpx"}
     if claim is not None:
         headers = _EveryHeader(claim, headers)
     return TransportRequest("GET", path, "https", headers, None, tls, cert, _no)
@@ -327,8 +329,11 @@ ATTACKS = (
         "the service port accepts a client with no certificate",
         ("mTLS: the server must require a certificate.",),
         attack_no_client_cert,
-        fix="service_tls let a client without a certificate through the handshake: "
-        "context.verify_mode = ssl.CERT_REQUIRED (CERT_OPTIONAL lets a client without one in).",
+        expected="a refused handshake (no HTTP answer at all: a 401 from the app comes after "
+        "the handshake let the client in)",
+        fix="service_tls let a client without a certificate through the handshake; the TLS "
+        "layer must refuse it, not the app: context.verify_mode = ssl.CERT_REQUIRED "
+        "(CERT_OPTIONAL lets a client without one in).",
         flag=False,
         transport_error_blocks=True,
     ),
@@ -337,8 +342,10 @@ ATTACKS = (
         "the service port accepts a client certificate from another CA, or trusts other CAs",
         ("Trust only the course CA for client certificates.",),
         attack_rogue_client_cert,
-        expected="a refused handshake; the service port trusts the course CA alone",
-        fix="service_tls trusts too much: CERT_REQUIRED and "
+        expected="a refused handshake (no HTTP answer at all, not even a 401); the service port "
+        "trusts the course CA alone",
+        fix="service_tls trusts too much; the TLS layer must refuse the certificate, not the "
+        "app: CERT_REQUIRED and "
         "context.load_verify_locations(files.ca), and no other CA (no load_default_certs(), "
         "no capath).",
         flag=False,
@@ -349,7 +356,10 @@ ATTACKS = (
         "the service port accepts an expired client certificate",
         ("The handshake checks expiry when it verifies the certificate at all.",),
         attack_expired_client_cert,
-        fix="service_tls let an expired certificate through the handshake: CERT_REQUIRED "
+        expected="a refused handshake (no HTTP answer at all: a 401 from the app comes after "
+        "the handshake let the client in)",
+        fix="service_tls let an expired certificate through the handshake; the TLS layer must "
+        "refuse it, not the app: CERT_REQUIRED "
         "with load_verify_locations(files.ca) checks the dates too (no "
         "VERIFY_X509_... flag that skips them).",
         flag=False,

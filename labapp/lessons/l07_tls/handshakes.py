@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from labapp.engine.grading import Observed, grader_client
-from labapp.engine.loopback import LOOPBACK
+from labapp.engine.loopback import LAB_HOST, LOOPBACK
 from labapp.engine.tls import CertFiles, client_context, legacy_context
 from labapp.lessons.l07_tls.probes import extra_trust, version_floor, weak_suites
 
@@ -35,14 +35,19 @@ def _ports(lab: Any) -> Iterator[tuple[str, int, ssl.SSLContext, CertFiles | Non
 
 
 def _handshake(lab: Any, port: int, context: ssl.SSLContext, cert: CertFiles | None) -> str | None:
-    """What the port agreed to with a client using ``context``, or None if it refused."""
+    """What the port agreed to with a client using ``context``, or None if it refused.
+
+    The client checks the name the certificate carries (LAB_HOST), not the address it
+    connects to: by address, every handshake would fail the name check, whatever the port's
+    versions and suites, and this probe would see a refusal that is not there.
+    """
     context.load_verify_locations(lab.ca_file)
     if cert is not None:  # the service port asks for one: show a good one, so only the
         context.load_cert_chain(cert.cert, cert.key)  # version or suite decides
     try:
         with (
             socket.create_connection((LOOPBACK, port), timeout=3) as raw,
-            context.wrap_socket(raw, server_hostname=LOOPBACK) as tls,
+            context.wrap_socket(raw, server_hostname=LAB_HOST) as tls,
         ):
             return f"{tls.version()} with {(tls.cipher() or ('?',))[0]}"
     except (ssl.SSLError, OSError):
@@ -98,7 +103,8 @@ def _service_handshake(lab: Any, http: httpx.Client, cert: str | None, what: str
     return Observed(
         True,
         response.status_code,
-        f"the service port answered a client with {what}: its handshake let the client in",
+        f"the service port answered a client with {what}: an HTTP answer, whatever its "
+        "status, means its handshake let the client in",
     )
 
 

@@ -277,6 +277,7 @@ class Network:
     # -- settings the learner changes (server_tls, service_tls) --------------------------
 
     def apply(self, names: set[str]) -> None:
+        """Restart the TLS ports whose hooks are in ``names`` (lab.defend() does it for you)."""
         __tracebackhide__ = True  # a learner sees the BadHook, not the lab's plumbing
         # Only a failed handshake blames the TLS setting: a hook's 500 or 504 (a bad header)
         # is an answer, so security_headers is never mistaken for server_tls.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import ipaddress
 import os
 import re
 import ssl
@@ -26,6 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from labapp.engine.loopback import LAB_HOST
 
 _NO_OPTION = (  # an OP_NO_* option raises the floor of a context that allows that version
     (ssl.TLSVersion.SSLv3, ssl.OP_NO_SSLv3, ssl.TLSVersion.TLSv1),
@@ -134,7 +135,7 @@ def _lookalike() -> tuple[ssl.SSLContext, ssl.SSLContext] | None:
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([x509.DNSName(LAB_HOST)]),
             critical=False,
         )
         .sign(key, hashes.SHA256())
@@ -169,7 +170,7 @@ def _handshake_in_memory(client: ssl.SSLContext, server: ssl.SSLContext) -> None
     """Run a handshake between two contexts through memory buffers; its outcome is ignored."""
     c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
     sides = [
-        client.wrap_bio(c_in, c_out, server_hostname="127.0.0.1"),
+        client.wrap_bio(c_in, c_out, server_hostname=LAB_HOST),
         server.wrap_bio(s_in, s_out, server_side=True),
     ]
     done = [False, False]
