@@ -1278,3 +1278,85 @@ def test_refusals_are_audited_against_the_family(lab05: Lab) -> None:
     assert refused[-1]["actor"] == "alice"
     assert _refresh(lab05, "never-issued").status_code == 401
     assert lab05.audit("deny")[-1]["resource"] == "unknown token"
+
+
+# -- the notebook: what the learner release keeps, the clues, the figure --------------------
+
+
+def _learner_cells() -> list:
+    import nbformat
+
+    from tests.conftest import ROOT
+
+    return nbformat.read(ROOT / "notebooks" / LESSON.notebook, as_version=4).cells
+
+
+def test_the_learner_notebook_links_nothing_the_release_leaves_out() -> None:
+    """`labapp release` leaves docs/ out: a learner's notebook must not point there."""
+    text = "\n".join(cell.source for cell in _learner_cells())
+    assert "docs/" not in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "recipe"),
+    [
+        ("reuse-unnoticed", ("first", "/simulate/victim-refresh")),
+        ("after-logout", ("/logout", "Bearer", '{"refresh_token"')),
+    ],
+)
+def test_a_clue_gives_a_goal_and_a_pointer_and_the_nudge_adds_to_it(
+    flag: str, recipe: tuple[str, ...]
+) -> None:
+    """The clue names no step of the recipe; hint 1 says something the clue did not."""
+    (clue,) = [
+        cell.source
+        for cell in _learner_cells()
+        if cell.cell_type == "markdown" and f'lab.hint("{flag}")' in cell.source
+    ]
+    clue = clue.partition("**Clue:**")[2].partition("Stuck?")[0]
+    assert clue.strip()
+    assert [step for step in recipe if step in clue] == []
+    nudge = LESSON.all_hints()[flag][0]
+    words = set(re.findall(r"[a-z']{5,}", nudge.lower())) - set(
+        re.findall(r"[a-z']+", clue.lower())
+    )
+    assert len(words) >= 8, f"the nudge adds little to the clue: {sorted(words)}"
+
+
+def test_the_timeline_labels_of_a_reuse_do_not_overlap(monkeypatch) -> None:
+    """The last figure: reuse detected, then refused, 45 ms apart: every label stands clear."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+
+    class NoAudit:
+        def audit(self) -> list:
+            return []
+
+    drawn = []
+    monkeypatch.setattr(plt, "show", lambda: drawn.append(plt.gcf()))
+    timeline = solution_namespace("05-refresh-rotation.ipynb", "timeline", lab=NoAudit())[
+        "timeline"
+    ]
+    events = [
+        (0, "login", "allow", "logged in"),
+        (45, "refresh", "allow", "rotated"),
+        (90, "refresh", "allow", "rotated"),
+        (136, "revoke family", "deny", "refresh token reuse detected"),
+        (136, "refresh", "deny", "refresh token refused"),
+        (180, "refresh", "deny", "refresh token refused"),
+    ]
+    rows = [
+        {"at": ms / 1000, "action": action, "decision": decision, "reason": reason}
+        | {"resource": "family 1234abcd", "actor": "alice"}
+        for ms, action, decision, reason in events
+    ]
+    try:
+        timeline(rows, "one family")
+        (figure,) = drawn
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        boxes = [text.get_window_extent(renderer) for text in figure.axes[0].texts]
+        assert len(boxes) == 3
+        overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+        assert overlapping == []
+    finally:
+        plt.close("all")

@@ -103,9 +103,9 @@ REPLAY_HINTS = (
 )
 
 REUSE_HINTS = (
-    "This time be first: use the token bob's app saved last before bob's app does, then let "
-    "bob's app refresh. The server now sees one token twice. Does anything happen to the "
-    "branch you hold?",
+    "Swap attack 1's order. There, bob's app used its token first and you came second. If "
+    "you are the first to use the token bob's app saved last, it is bob's app that presents "
+    "a used token when it next refreshes. What happens then to the token you got?",
     "Reuse detection with token families: a used refresh token presented again proves that "
     "two parties hold the family, and the server cannot tell which one is the thief, so it "
     "must revoke the whole family (RFC 9700 §4.14.2; OWASP ASVS 5.0 V10.4.5). This server "
@@ -144,8 +144,9 @@ TYPE_HINTS = (
 )
 
 LOGOUT_HINTS = (
-    "Log in as alice, then log out the way the app does (the lab card lists POST /logout and "
-    "what it takes). Which of your two tokens did logout actually touch? Try the other one.",
+    "The lab card lists the logout route and what alice's app sends it. Log in as alice, "
+    "log out exactly as her app would, then try each of that session's two tokens again, "
+    "each where it is accepted.",
     "Session termination with self-contained tokens: the API checks a JWT access token "
     "without asking anyone, so logout must reach it through a denylist (jti) or a revoked "
     "session. OWASP ASVS 5.0 V7.4.1; CWE-613 Insufficient Session Expiration.",
@@ -157,7 +158,8 @@ LOGOUT_HINTS = (
     f"pair = {_LOGIN}\n"
     'bearer = {"Authorization": "Bearer " + pair["access_token"]}\n'
     'lab.client.post("/logout", headers=bearer, json={"refresh_token": pair["refresh_token"]})\n'
-    'flag_logout = lab.client.get("/api/me", headers=bearer).json()["flag"]\nlab.check_flag("after-logout", flag_logout)\n'
+    'flag_logout = lab.client.get("/api/me", headers=bearer).json()["flag"]\n'
+    'lab.check_flag("after-logout", flag_logout)\n'
     "```",
 )
 

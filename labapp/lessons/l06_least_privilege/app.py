@@ -28,6 +28,7 @@ from labapp.lessons.l06_least_privilege.policy import (
     ALL_SCOPES,
     PERMISSIONS,
     SCOPE_OF,
+    SEES_ALL_INVOICES,
     SEES_INTERNAL_NOTES,
     WRITABLE,
     reference_allows,
@@ -189,6 +190,11 @@ def create_app(state: LabState) -> FastAPI:
         sql = f"SELECT * FROM invoices WHERE ({where})"
         if invoice_id is not None:
             sql, params = sql + " AND id = ?", (*params, invoice_id)
+        elif state.is_weak("invoice_filter") and ctx.user["role"] not in SEES_ALL_INVOICES:
+            # The shipped list page asks for the caller's own invoices (staff see them all):
+            # what vera's app shows her is right. Only the route by id trusts the URL, so the
+            # bola flag is earned there alone. The learner's filter decides for both routes.
+            sql, params = sql + " AND owner = ?", (*params, ctx.user["username"])
         try:
             rows = store.query(sql + " ORDER BY id", tuple(params))
         except sqlite3.Error as exc:

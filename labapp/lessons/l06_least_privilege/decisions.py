@@ -36,6 +36,11 @@ from labapp.lessons.l06_least_privilege.policy import (
 )
 
 
+def with_article(word: str) -> str:
+    """The word after its indefinite article: 'a viewer', 'an editor', 'an int'."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def ask(lab: Any, hook: str, *args: Any) -> Any:
     """Put a question to the learner's hook as the server does: deadline, type check.
 
@@ -47,7 +52,7 @@ def ask(lab: Any, hook: str, *args: Any) -> Any:
     if wanted is not None and type(result) is not wanted:
         shown = repr(result)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        expected = "True or False" if wanted is bool else f"a {wanted.__name__}"
+        expected = "True or False" if wanted is bool else with_article(wanted.__name__)
         problem = f"{hook}() returned {type(result).__name__} {shown}; it must return {expected}"
         raise lab.guard.bad_result(hook, problem)
     return result
@@ -105,7 +110,7 @@ def attack_owns_ignored(lab: Any, http: httpx.Client) -> Observed:
                     True,
                     None,
                     f"permitted(who={username}, {action!r}, owns=False) returned True; "
-                    f"{username} is a {role}, whose rule for {action} is 'own': only "
+                    f"{username} is {with_article(role)}, whose rule for {action} is 'own': only "
                     "invoice_filter hid the invoice",
                 )
     return Observed(False, None, "the policy alone denies every object that is not the caller's")
@@ -150,8 +155,9 @@ def attack_deny_by_default(lab: Any, http: httpx.Client) -> Observed:
             return Observed(
                 True,
                 None,
-                f"invoice_filter for a {NEW_ROLE!r} (a role with no rule) matches invoices "
-                f"{sorted(seen - {own_invoice})}: only roles whose rule reads any invoice see them",
+                f"invoice_filter for {with_article(NEW_ROLE)} (a role with no rule) matches "
+                f"invoices {sorted(seen - {own_invoice})}: only roles whose rule reads any "
+                "invoice see them",
             )
     finally:
         reset(lab)

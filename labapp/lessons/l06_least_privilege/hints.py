@@ -13,8 +13,9 @@ _AS_VERA = (
 
 LADDERS: dict[str, tuple[str, str, str]] = {
     "bola": (
-        "Look at what GET /invoices gives vera, and at each invoice's owner. Her app only ever "
-        "asks for her own ids; what does the server do with an id you choose?",
+        "Look at the ids GET /invoices gives vera: how are invoices numbered? Her app only "
+        "ever asks GET /invoices/{id} for those; what does the server do with an id you "
+        "choose?",
         "Broken Object Level Authorization (also called IDOR): the server finds an object by "
         "the id in the URL and never checks that it is the caller's. OWASP API Security Top 10 "
         "2023, API1:2023 Broken Object Level Authorization; CWE-639 (Authorization Bypass "
@@ -79,9 +80,10 @@ LADDERS: dict[str, tuple[str, str, str]] = {
         "```",
     ),
     "scope-escalation": (
-        "Ask the token endpoint for a token, then compare three things: the scope you asked "
-        "for, the scope in the answer, and the scopes vera's role has (the table above the "
-        "exercise).",
+        "RFC 8693 §2.1 lists the token exchange's parameters: four of them make a request "
+        "here (which URN says that vera's session token is an access token?), and each "
+        "refusal's error_description names what is missing. Once an exchange works, compare "
+        "the scope you asked for, the scope granted, and the table of roles' scopes.",
         "Scope escalation: the authorization server issues whatever scope the client "
         "requests instead of at most what the user may have. RFC 6749 §3.3 lets the server "
         "grant less than requested (and then say what it granted); RFC 8693 §2.1 is the "

@@ -52,7 +52,11 @@ def weak_permitted(who: Who, action: str, owns: bool) -> bool:
 
 
 def weak_invoice_filter(user: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
-    """WEAK: every invoice matches; "the app only asks for its own ids" (bola)."""
+    """WEAK: every invoice matches; "the app only asks for its own ids" (bola).
+
+    The shipped list route still keeps a viewer's or an editor's list to their own invoices
+    (its page was written right); a fetch by id, ``GET /invoices/{id}``, has no such guard.
+    """
     return "1 = 1", ()
 
 
