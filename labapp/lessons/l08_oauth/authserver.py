@@ -1,0 +1,311 @@
+"""The lab's authorization server (OAuth 2.0 + OpenID Connect), a FastAPI app on Authlib.
+
+Endpoints: discovery, ``/jwks``, ``/authorize`` (a login form, then a consent form),
+``/token`` (authorization_code with PKCE S256, refresh_token with rotation,
+client_credentials), ``/revoke`` (RFC 7009), ``/introspect`` (RFC 7662), ``/userinfo``.
+Access tokens are RFC 9068 JWTs for the photos API; ID tokens carry ``iss`` and the client
+as ``aud``. The decisions the lesson's attacks target live in :mod:`policy`.
+
+The issuer is this server's own URL, known once its socket is bound: set
+:attr:`AuthServer.issuer` after the server has started, before the first request.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oidc.core import UserInfo
+from fastapi import FastAPI, Request
+from joserfc.jwk import KeySet, RSAKey
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from labapp.lessons.l08_oauth import grants
+from labapp.lessons.l08_oauth.adapter import StarletteAuthorizationServer, read_form, snapshot
+from labapp.lessons.l08_oauth.records import ACCESS_TOKEN_SECONDS, Client, Records, Token, User
+
+API_AUDIENCE = "photos-api"
+SCOPES = ["openid", "profile", "email", "photos:read", "photos:write"]
+SESSION_COOKIE = "as_session"
+
+
+class LabAuthorizationServer(StarletteAuthorizationServer):
+    def __init__(self, lab: AuthServer) -> None:
+        super().__init__(scopes_supported=SCOPES)
+        self.lab = lab
+
+    def query_client(self, client_id: str) -> Client | None:
+        return self.lab.records.clients.get(client_id)
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        self.lab.save_token(token, request)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.lab.signals.append(name)  # the lab's audit log will listen here
+
+
+class AuthServer:
+    """One authorization server: its key, records, sessions and Authlib server."""
+
+    def __init__(self, users: list[User], clients: list[Client], *, audience: str = API_AUDIENCE):
+        self.records = Records(users, clients)
+        self.audience = audience
+        self.key = RSAKey.generate_key(
+            2048, parameters={"kid": secrets.token_hex(4), "use": "sig", "alg": "RS256"}
+        )
+        self.sessions: dict[str, dict[str, Any]] = {}  # cookie -> {"user", "csrf", "auth_time"}
+        self.signals: list[str] = []
+        self._issuer = "http://127.0.0.1"
+        self.tokens = grants.AccessTokens(self, ACCESS_TOKEN_SECONDS)
+        self.server = LabAuthorizationServer(self)
+        self.server.register_token_generator("default", self.tokens)
+        self.server.register_grant(
+            grants.CodeGrant, [grants.S256Challenge(required=True), grants.OIDCCode(self)]
+        )
+        self.server.register_grant(grants.RefreshGrant)
+        self.server.register_grant(grants.ClientCredentials)
+        self.server.register_endpoint(grants.Revocation)
+        self.server.register_endpoint(grants.Introspection)
+        self.server.register_extension(grants.Issuer(self))
+
+    @property
+    def issuer(self) -> str:
+        return self._issuer
+
+    @issuer.setter
+    def issuer(self, url: str) -> None:
+        self._issuer = url.rstrip("/")
+        self.tokens.issuer = self._issuer
+
+    def jwks(self) -> dict[str, Any]:
+        return KeySet([self.key]).as_dict(private=False)
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        code, parent = request.authorization_code, request.refresh_token
+        family = parent.family if parent else grants.new_family()
+        record = Token(
+            access_token=token["access_token"],
+            refresh_token=token.get("refresh_token"),
+            client_id=request.client.get_client_id(),
+            user_id=request.user.id if request.user else None,
+            scope=token.get("scope", ""),
+            issued_at=int(time.time()),
+            expires_in=token["expires_in"],
+            from_code=code.code if code else (parent.from_code if parent else None),
+            family=family,
+        )
+        with self.records.lock:
+            self.records.tokens.append(record)
+
+    def user_info(self, user: User, scope: str) -> UserInfo:
+        granted = scope_to_list(scope) or []
+        info = UserInfo(sub=user.id)
+        if "profile" in granted:
+            info["name"] = user.name
+        if "email" in granted:
+            info["email"] = user.email
+        return info
+
+    def session_user(self, request: Request) -> tuple[User | None, dict[str, Any] | None]:
+        session = self.sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+        if session is None:
+            return None, None
+        return self.records.users.get(session["user"]), session
+
+    def discovery(self) -> dict[str, Any]:
+        base = self.issuer
+        return {
+            "issuer": base,
+            "authorization_endpoint": f"{base}/authorize",
+            "token_endpoint": f"{base}/token",
+            "userinfo_endpoint": f"{base}/userinfo",
+            "jwks_uri": f"{base}/jwks",
+            "revocation_endpoint": f"{base}/revoke",
+            "introspection_endpoint": f"{base}/introspect",
+            "scopes_supported": SCOPES,
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": grants.ALL_AUTH_METHODS,
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
+        }
+
+
+def _with_iss(response: Response, issuer: str) -> Response:
+    """Add RFC 9207's iss to an error redirect (Authlib adds it to success redirects only)."""
+    location = response.headers.get("location")
+    if location and response.status_code in (302, 303):
+        parts = urlsplit(location)
+        query = dict(parse_qsl(parts.query))
+        if "iss" not in query:
+            query["iss"] = issuer
+            response.headers["location"] = urlunsplit(parts._replace(query=urlencode(query)))
+    return response
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}",
+        status_code=status,
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},  # no clickjacked consent
+    )
+
+
+def login_page(next_url: str, error: str = "") -> HTMLResponse:
+    note = f"<p role=alert>{html.escape(error)}</p>" if error else ""
+    return _page(
+        "Sign in",
+        f'{note}<form method=post action="/login">'
+        f'<input type=hidden name=next value="{html.escape(next_url)}">'
+        "<label>Username <input name=username></label> "
+        "<label>Password <input name=password type=password></label> "
+        "<button>Sign in</button></form>",
+        401 if error else 200,
+    )
+
+
+def consent_page(action: str, client_id: str, scope: str, csrf: str) -> HTMLResponse:
+    boxes = "".join(
+        f'<label><input type=checkbox name=consented_scope value="{html.escape(s)}" checked> '
+        f"{html.escape(s)}</label><br>"
+        for s in scope_to_list(scope) or []
+    )
+    return _page(
+        f"Allow {client_id}?",
+        f'<form method=post action="{html.escape(action)}">'
+        f'<input type=hidden name=csrf value="{csrf}">{boxes}'
+        "<button name=decision value=allow>Allow</button> "
+        "<button name=decision value=deny>Deny</button></form>",
+    )
+
+
+def create_app(auth: AuthServer) -> FastAPI:
+    """The authorization server's routes, over ``auth``."""
+    app = FastAPI(title="Lab authorization server")
+    server = auth.server
+
+    @app.get("/.well-known/openid-configuration")
+    async def discovery() -> JSONResponse:
+        return JSONResponse(auth.discovery())
+
+    @app.get("/jwks")
+    async def jwks() -> JSONResponse:
+        return JSONResponse(auth.jwks())
+
+    @app.get("/authorize")
+    async def authorize(request: Request) -> Response:
+        req = await snapshot(request)
+        user, session = auth.session_user(request)
+
+        def work() -> Response:
+            # Validate the client and redirect_uri *before* any page: a bad redirect_uri
+            # gets a 400 here, never a redirect (RFC 6749 §4.1.2.1).
+            try:
+                grant = server.get_consent_grant(request=req, end_user=user)
+            except OAuth2Error as error:
+                return _with_iss(server.handle_error_response(req, error), auth.issuer)
+            here = f"{request.url.path}?{request.url.query}"
+            if user is None or session is None:
+                return login_page(here)
+            client = grant.client
+            scope = client.get_allowed_scope(req.payload.scope)
+            return consent_page(here, client.client_id, scope, session["csrf"])
+
+        return await run_in_threadpool(work)
+
+    @app.post("/authorize")
+    async def approve(request: Request) -> Response:
+        req = await snapshot(request)
+        user, session = auth.session_user(request)
+        form = req.form
+        if user is None or session is None:
+            return _page("Sign in first", "<p>Your session has ended.</p>", 401)
+        if not secrets.compare_digest(str(form.get("csrf", "")), session["csrf"]):
+            return _page("Forbidden", "<p>This consent form was not ours.</p>", 403)
+        allowed = form.get("decision") == "allow"
+        req.consented_scope = " ".join(str(s) for s in form.getlist("consented_scope"))
+        req.auth_time = session["auth_time"]
+
+        def work() -> Response:
+            try:
+                grant = server.get_consent_grant(request=req, end_user=user)
+            except OAuth2Error as error:
+                return _with_iss(server.handle_error_response(req, error), auth.issuer)
+            response = server.create_authorization_response(
+                request=req, grant_user=user if allowed else None, grant=grant
+            )
+            return _with_iss(response, auth.issuer)
+
+        return await run_in_threadpool(work)
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        form = await read_form(request) or FormData()
+        next_url = str(form.get("next", ""))
+        if not next_url.startswith("/authorize?"):  # no open redirect from our own login
+            next_url = "/authorize?"
+        user = auth.records.login(str(form.get("username", "")), str(form.get("password", "")))
+        if user is None:
+            return login_page(next_url, "Wrong username or password.")
+        sid = secrets.token_urlsafe(32)
+        auth.sessions[sid] = {
+            "user": user.id,
+            "csrf": secrets.token_urlsafe(16),
+            "auth_time": int(time.time()),
+        }
+        response = RedirectResponse(next_url, status_code=303)
+        # No Secure flag: the lab speaks plain HTTP on loopback (RFC 9700 §2.6 allows it
+        # there only). HttpOnly and SameSite=Lax keep scripts and cross-site posts out.
+        response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", path="/")
+        return response
+
+    async def endpoint(request: Request, name: str | None) -> Response:
+        req = await snapshot(request)
+        if name is None:
+            return await run_in_threadpool(server.create_token_response, req)
+        return await run_in_threadpool(server.create_endpoint_response, name, req)
+
+    @app.post("/token")
+    async def token(request: Request) -> Response:
+        return await endpoint(request, None)
+
+    @app.post("/revoke")
+    async def revoke(request: Request) -> Response:
+        return await endpoint(request, "revocation")
+
+    @app.post("/introspect")
+    async def introspect(request: Request) -> Response:
+        return await endpoint(request, "introspection")
+
+    @app.get("/userinfo")
+    async def userinfo(request: Request) -> Response:
+        # By hand: Authlib's UserInfoEndpoint is Flask-shaped. The AS knows its own tokens,
+        # so it looks the token up instead of trusting a signature alone: revoked is revoked.
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        record = auth.records.find_token(value.strip()) if scheme.lower() == "bearer" else None
+        if (
+            record is None
+            or record.access_token != value.strip()
+            or record.is_revoked()
+            or record.is_expired()
+            or record.user_id is None
+            or "openid" not in (scope_to_list(record.scope) or [])
+        ):
+            return JSONResponse(
+                {"error": "invalid_token"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        user = auth.records.users[record.user_id]
+        return JSONResponse(dict(auth.user_info(user, record.scope)))
+
+    return app

@@ -1,0 +1,63 @@
+"""The authorization server's security decisions, one named function each.
+
+Each is the SOUND version for now (RFC 9700); the lesson's weak hooks will replace them by
+name, and each attack of the lesson targets one of them:
+
+- :func:`check_redirect_uri`: attacks 1 and 2 (loose matching, RFC 9700 §4.1);
+- :func:`check_pkce`: attack 4 (no PKCE, or ``plain``; RFC 9700 §2.1.1, §4.8);
+- :func:`check_response_type`: attack 5 (the implicit flow; RFC 9700 §2.1.2);
+- :func:`allowed_scope`: attack 8 (scope escalation; RFC 9700 §2.3);
+- :func:`code_single_use`: attack 9 (a code redeemed twice; RFC 6749 §4.1.2).
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
+
+PKCE_METHODS = ("S256",)  # plain shows the verifier to whoever sees the challenge
+
+
+def check_redirect_uri(registered: list[str], redirect_uri: str) -> bool:
+    """Exact string comparison with a registered URI (RFC 9700 §2.1, RFC 3986 §6.2.1).
+
+    A prefix or substring match lets ``https://shop/callback.attacker.test`` through, and the
+    victim's code lands on the attacker's server.
+    """
+    return redirect_uri in registered
+
+
+def check_pkce(public: bool, code_challenge: str | None, method: str | None) -> str | None:
+    """Why this authorization request's PKCE is refused, or None when it is acceptable.
+
+    Every client must send an S256 challenge (RFC 9700 §2.1.1: public clients MUST, and we
+    ask confidential ones too, as the BCP recommends). ``plain`` is refused: the challenge
+    travels through the browser, so it would hand the verifier to anyone who reads the URL.
+    """
+    if not code_challenge:
+        return "PKCE is required: send code_challenge and code_challenge_method=S256"
+    if method not in PKCE_METHODS:
+        return "code_challenge_method must be S256"
+    return None
+
+
+def check_response_type(registered: list[str], response_type: str) -> bool:
+    """Only the authorization code flow (RFC 9700 §2.1.2: no implicit, no hybrid)."""
+    return response_type == "code" and response_type in registered
+
+
+def allowed_scope(registered: str, requested: str, consented: str | None = None) -> str:
+    """Registered ∩ requested (∩ consented, once the user has answered), in request order.
+
+    A union, or the requested scope unfiltered, lets a client obtain what it was never
+    registered for or what the user never approved (RFC 9700 §2.3).
+    """
+    keep = set(scope_to_list(registered) or [])
+    if consented is not None:
+        keep &= set(scope_to_list(consented) or [])
+    return list_to_scope([s for s in scope_to_list(requested) or [] if s in keep])
+
+
+def code_single_use(already_used: bool) -> bool:
+    """May this code be redeemed? Only once (RFC 6749 §4.1.2); the caller then marks it used
+    atomically and, on a second attempt, revokes what the first redemption issued."""
+    return not already_used
