@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.datastructures import FormData, QueryParams
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -80,7 +81,10 @@ async def read_form(request: Request) -> FormData | None:
     if request.method != "POST" or not request.headers.get("content-type", "").startswith(FORM):
         return None
     body = (await request.body()).decode("utf-8", "replace")
-    return FormData(parse_qsl(body, keep_blank_values=True, max_num_fields=100))
+    try:
+        return FormData(parse_qsl(body, keep_blank_values=True, max_num_fields=100))
+    except ValueError as exc:  # more than 100 fields: a client's mistake, not a 500
+        raise HTTPException(400, "too many form fields") from exc
 
 
 async def snapshot(request: Request) -> StarletteOAuth2Request:
