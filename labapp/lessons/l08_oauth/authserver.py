@@ -8,13 +8,19 @@ as ``aud``. The decisions the lesson's attacks target live in :mod:`policy`.
 
 The issuer is this server's own URL, known once its socket is bound: set
 :attr:`AuthServer.issuer` after the server has started, before the first request.
+
+Security decisions go through :meth:`AuthServer.decide`: the sound :mod:`policy` by default,
+or, in a lab, ``call`` (the guarded ``state.call`` of the lab's hooks), awaited on the
+server's loop from the worker thread where Authlib runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import secrets
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -27,8 +33,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from labapp.lessons.l08_oauth import grants
-from labapp.lessons.l08_oauth.adapter import StarletteAuthorizationServer, read_form, snapshot
+from labapp.lessons.l08_oauth import grants, policy
+from labapp.lessons.l08_oauth.adapter import (
+    StarletteAuthorizationServer,
+    bridge,
+    read_form,
+    snapshot,
+)
 from labapp.lessons.l08_oauth.records import ACCESS_TOKEN_SECONDS, Client, Records, Token, User
 
 API_AUDIENCE = "photos-api"
@@ -54,8 +65,17 @@ class LabAuthorizationServer(StarletteAuthorizationServer):
 class AuthServer:
     """One authorization server: its key, records, sessions and Authlib server."""
 
-    def __init__(self, users: list[User], clients: list[Client], *, audience: str = API_AUDIENCE):
-        self.records = Records(users, clients)
+    def __init__(
+        self,
+        users: list[User],
+        clients: list[Client],
+        *,
+        audience: str = API_AUDIENCE,
+        call: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    ):
+        self.call = call  # async (hook name, *args) -> decision; None: the sound policy
+        self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, once it runs
+        self.records = Records(users, clients, self.decide)
         self.audience = audience
         self.key = RSAKey.generate_key(
             2048, parameters={"kid": secrets.token_hex(4), "use": "sig", "alg": "RS256"}
@@ -67,13 +87,33 @@ class AuthServer:
         self.server = LabAuthorizationServer(self)
         self.server.register_token_generator("default", self.tokens)
         self.server.register_grant(
-            grants.CodeGrant, [grants.S256Challenge(required=True), grants.OIDCCode(self)]
+            grants.CodeGrant, [grants.Challenge(required=False), grants.OIDCCode(self)]
         )
+        self.server.register_grant(grants.Implicit)  # reachable if check_response_type allows
         self.server.register_grant(grants.RefreshGrant)
         self.server.register_grant(grants.ClientCredentials)
         self.server.register_endpoint(grants.Revocation)
         self.server.register_endpoint(grants.Introspection)
         self.server.register_extension(grants.Issuer(self))
+
+    def decide(self, name: str, *args: Any) -> Any:
+        """The decision ``name`` (a policy function, or the lab's hook of that name).
+
+        Authlib calls this synchronously from a worker thread; a lab's hook is a coroutine of
+        the server's loop, so the call is handed to that loop and awaited from here. Never on
+        the loop's own thread: it would wait for itself.
+        """
+        if self.call is None:
+            return policy.sound(name, *args)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(f"{name}: decide() runs Authlib-side, in a worker thread only")
+        if self.loop is None:
+            raise RuntimeError(f"{name}: no request has reached the server yet")
+        return bridge(self.loop, self.call, name, *args)
 
     @property
     def issuer(self) -> str:
@@ -192,6 +232,11 @@ def create_app(auth: AuthServer) -> FastAPI:
     """The authorization server's routes, over ``auth``."""
     app = FastAPI(title="Lab authorization server")
     server = auth.server
+
+    @app.middleware("http")
+    async def remember_loop(request: Request, call_next: Any) -> Response:
+        auth.loop = asyncio.get_running_loop()  # where decide() sends the lab's hooks
+        return await call_next(request)
 
     @app.get("/.well-known/openid-configuration")
     async def discovery() -> JSONResponse:

@@ -1,7 +1,7 @@
 """Authlib's grants, endpoints and extensions, filled in for the lab's authorization server.
 
 Each subclass supplies the storage Authlib asks for (:mod:`records`) and routes every
-security decision through :mod:`policy`.
+security decision through ``AuthServer.decide`` (the lab's hooks, or :mod:`policy`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import OpenIDCode, UserInfo
 from joserfc.jwk import KeySet
 
-from labapp.lessons.l08_oauth import policy
 from labapp.lessons.l08_oauth.records import CODE_SECONDS, AuthCode, Token
 
 if TYPE_CHECKING:
@@ -36,15 +35,22 @@ def _auth(grant: Any) -> AuthServer:
     return grant.server.lab
 
 
-class S256Challenge(CodeChallenge):
-    """PKCE, S256 only, for every client: the verdict is :func:`policy.check_pkce`'s."""
+class Challenge(CodeChallenge):
+    """PKCE (RFC 7636); whether it is required, and which method, is ``check_pkce``'s call.
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
-    DEFAULT_CODE_CHALLENGE_METHOD = "S256"  # Authlib's default is plain
+    Authlib's own rules stay in force below the hook: a verifier is checked whenever the
+    code was bound to a challenge, and a verifier without a challenge (the downgrade of
+    RFC 9700 §4.8) is refused. Register it with ``required=False``: Authlib's ``required``
+    only forces a verifier at the token endpoint, and only for public clients.
+    """
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["plain", "S256"]  # the hook refuses plain, or not
+    DEFAULT_CODE_CHALLENGE_METHOD = "plain"  # RFC 7636 §4.3: no method given means plain
 
     def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
         data = grant.request.payload.data
-        refused = policy.check_pkce(
+        refused = _auth(grant).decide(
+            "check_pkce",
             grant.request.client.public,
             data.get("code_challenge"),
             data.get("code_challenge_method"),
@@ -62,9 +68,9 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         # request.scope in between, but an attribute set by the route survives.
         client = request.client
         consented = getattr(request, "consented_scope", None)
-        scope = policy.allowed_scope(client.scope, request.scope, consented)
-        data = request.payload.data
         auth = _auth(self)
+        scope = auth.decide("allowed_scope", client.scope, request.scope or "", consented)
+        data = request.payload.data
         with auth.records.lock:
             auth.records.codes[code] = AuthCode(
                 code=code,
@@ -127,6 +133,11 @@ class RefreshGrant(grants.RefreshTokenGrant):
         with _auth(self).records.lock:
             refresh_token.refresh_used = True
             refresh_token.revoked = True
+
+
+class Implicit(grants.ImplicitGrant):
+    """``response_type=token``: registered so that ``check_response_type`` decides whether it
+    is reachable (RFC 9700 §2.1.2 says it should not be)."""
 
 
 class ClientCredentials(grants.ClientCredentialsGrant):

@@ -1,20 +1,32 @@
-"""The authorization server's security decisions, one named function each.
+"""The lab's security decisions, one named function each: the SOUND versions (the solution).
 
-Each is the SOUND version for now (RFC 9700); the lesson's weak hooks will replace them by
-name, and each attack of the lesson targets one of them:
+The lab starts with the weak defaults of ``app.py`` in their place (a hook each, of the same
+name); ``lab.defend(name=fn)`` plugs in a learner's, and the tests plug in these. An
+:class:`~labapp.lessons.l08_oauth.authserver.AuthServer` made outside a lab calls these
+directly (:func:`sound`). Each attack of the lesson targets one of them:
 
 - :func:`check_redirect_uri`: attacks 1 and 2 (loose matching, RFC 9700 §4.1);
 - :func:`check_pkce`: attack 4 (no PKCE, or ``plain``; RFC 9700 §2.1.1, §4.8);
 - :func:`check_response_type`: attack 5 (the implicit flow; RFC 9700 §2.1.2);
 - :func:`allowed_scope`: attack 8 (scope escalation; RFC 9700 §2.3);
-- :func:`code_single_use`: attack 9 (a code redeemed twice; RFC 6749 §4.1.2).
+- :func:`code_single_use`: attack 9 (a code redeemed twice; RFC 6749 §4.1.2);
+- :func:`validate_access_token`: attack 6 (the photos API takes an ID token, or a token
+  for another audience; RFC 9700 §2.3, RFC 9068 §4).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import jwt
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 
-PKCE_METHODS = ("S256",)  # plain shows the verifier to whoever sees the challenge
+from labapp.lessons.l08_oauth import verifier
+
+PKCE_METHODS = ("S256",)
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068 §2.1, §4
+ACCESS_TOKEN_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]  # RFC 9068 §2.2  # plain shows the verifier to whoever sees the challenge
 
 
 def check_redirect_uri(registered: list[str], redirect_uri: str) -> bool:
@@ -61,3 +73,49 @@ def code_single_use(already_used: bool) -> bool:
     """May this code be redeemed? Only once (RFC 6749 §4.1.2); the caller then marks it used
     atomically and, on a second attempt, revokes what the first redemption issued."""
     return not already_used
+
+
+def validate_access_token(token: str, required_scope: str) -> dict[str, Any] | None:
+    """The claims of an access token minted for *this* API and carrying the scope, or None.
+
+    RFC 9068 §4: the header's ``typ`` is ``at+jwt`` (an ID token's is ``JWT``: refused), the
+    signature is the issuer's (RS256 only), ``iss`` is the issuer, ``aud`` names this API
+    (a token for another API or a client is refused), the RFC 9068 claims are all there, and
+    the route's scope is among the granted ones.
+    """
+    known = verifier.current()
+    try:
+        typ = str(jwt.get_unverified_header(token).get("typ", "")).lower()
+        if typ not in ACCESS_TOKEN_TYPES:
+            return None
+        claims = jwt.decode(
+            token,
+            known.signing_key(token),
+            algorithms=["RS256"],
+            audience=known.audience,
+            issuer=known.issuer,
+            options={"require": ACCESS_TOKEN_CLAIMS},
+        )
+    except (jwt.PyJWTError, KeyError):
+        return None
+    if required_scope not in str(claims.get("scope", "")).split():
+        return None
+    return claims
+
+
+SOUND: dict[str, Callable[..., Any]] = {
+    fn.__name__: fn
+    for fn in (
+        check_redirect_uri,
+        check_pkce,
+        check_response_type,
+        allowed_scope,
+        code_single_use,
+        validate_access_token,
+    )
+}
+
+
+def sound(name: str, *args: Any) -> Any:
+    """Decide with the sound version of ``name``: an authorization server outside a lab."""
+    return SOUND[name](*args)

@@ -11,12 +11,18 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
 from labapp.lessons.l08_oauth import policy
+
+# How a security decision is made: ``decide(name, *args)`` runs the policy function (or the
+# lab's hook) of that name. Outside a lab, the sound policy itself.
+Decide = Callable[..., Any]
 
 ACCESS_TOKEN_SECONDS = 300
 CODE_SECONDS = 60
@@ -45,6 +51,7 @@ class Client(ClientMixin):
     response_types: list[str]
     auth_method: str  # "none" | "client_secret_basic" | "client_secret_post"
     may_introspect: bool = False  # a resource server (RFC 7662 §4: only callers we know)
+    decide: Decide = field(default=policy.sound, repr=False, compare=False)
 
     @property
     def public(self) -> bool:
@@ -58,10 +65,10 @@ class Client(ClientMixin):
         return None
 
     def get_allowed_scope(self, scope: str) -> str:
-        return policy.allowed_scope(self.scope, scope)
+        return self.decide("allowed_scope", self.scope, scope or "", None)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return policy.check_redirect_uri(self.redirect_uris, redirect_uri)
+        return self.decide("check_redirect_uri", list(self.redirect_uris), redirect_uri)
 
     def check_client_secret(self, client_secret: str) -> bool:
         if self.client_secret is None or not isinstance(client_secret, str):
@@ -74,7 +81,7 @@ class Client(ClientMixin):
         return method == self.auth_method
 
     def check_response_type(self, response_type: str) -> bool:
-        return policy.check_response_type(self.response_types, response_type)
+        return self.decide("check_response_type", list(self.response_types), response_type)
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -143,13 +150,23 @@ class Token(TokenMixin):
 class Records:
     """Users, clients, codes and tokens of one authorization server."""
 
-    def __init__(self, users: list[User], clients: list[Client]) -> None:
+    def __init__(
+        self, users: list[User], clients: list[Client], decide: Decide = policy.sound
+    ) -> None:
         self.lock = threading.Lock()
+        self.decide = decide
         self.users = {u.id: u for u in users}
-        self.clients = {c.client_id: c for c in clients}
+        self.clients: dict[str, Client] = {}
+        self.register(clients)
         self.codes: dict[str, AuthCode] = {}
         self.tokens: list[Token] = []
         self.nonces: set[tuple[str, str]] = set()  # (client_id, nonce) seen at /authorize
+
+    def register(self, clients: list[Client]) -> None:
+        """Register clients (a lab does it once its client app's URL is known)."""
+        for client in clients:
+            client.decide = self.decide
+            self.clients[client.client_id] = client
 
     def login(self, username: str, password: str) -> User | None:
         user = self.users.get(username)
@@ -160,20 +177,24 @@ class Records:
     def claim_code(self, code: str, client_id: str) -> AuthCode | None:
         """The code if this client may redeem it now, marked used in the same step.
 
-        A second attempt finds it used: the tokens the first redemption issued are revoked
-        (RFC 6749 §4.1.2) and the answer is None, so Authlib says invalid_grant.
+        Marking is atomic (under the lock), so of two parallel redemptions only one sees an
+        unused code. Whether a used code may be redeemed again is ``code_single_use``'s call,
+        made outside the lock (a hook may take its time); when it says no, the tokens the
+        first redemption issued are revoked (RFC 6749 §4.1.2) and the answer is None, so
+        Authlib says invalid_grant.
         """
         with self.lock:
             item = self.codes.get(code)
             if item is None or item.client_id != client_id or item.expires_at < time.time():
                 return None
-            if not policy.code_single_use(item.used):
-                for token in self.tokens:
-                    if token.from_code == code:
-                        token.revoked = True
-                return None
-            item.used = True
+            already_used, item.used = item.used, True
+        if self.decide("code_single_use", already_used):
             return item
+        with self.lock:
+            for token in self.tokens:
+                if token.from_code == code:
+                    token.revoked = True
+        return None
 
     def find_token(self, value: str) -> Token | None:
         with self.lock:

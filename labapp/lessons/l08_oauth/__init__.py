@@ -1,0 +1,23 @@
+"""Lesson 08: OAuth 2.0 and OpenID Connect (an authorization server, its API and clients).
+
+The lab's app is in ``app.py``, what the grader replays in ``battery.py``.
+"""
+
+from labapp.engine.spec import Lesson
+from labapp.lessons.l08_oauth.app import HOOKS, create_app, network, seed
+from labapp.lessons.l08_oauth.battery import ATTACKS, CHECKS
+
+LESSON = Lesson(
+    id="08-oauth",
+    title="Lesson 08 — OAuth 2.0 and OpenID Connect",
+    notebook="08-oauth-and-oidc.ipynb",
+    minutes=120,
+    create_app=create_app,
+    seed=seed,
+    hooks=HOOKS,
+    attacks=ATTACKS,
+    checks=CHECKS,
+    network=network,
+    try_this="Try <code>lab.net</code>: the photos API and the registered clients around "
+    "this authorization server.",
+)

@@ -1,0 +1,119 @@
+"""Lesson 08's network: the parties around the authorization server that ``lab.url`` serves.
+
+- the photos API (``api_url``), the resource server;
+- the client app's address (``client_url``), where the registered redirect URIs point. The
+  photo shop itself is not built yet: its callbacks only say what arrived.
+
+The lab's app is the authorization server; this sets its issuer to the lab's URL and
+registers the clients once the client app's port is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from labapp.engine.handlers import install_handlers
+from labapp.engine.server import LabServer
+from labapp.lessons.l08_oauth import seed
+from labapp.lessons.l08_oauth.authserver import AuthServer
+from labapp.lessons.l08_oauth.verifier import Verifier
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from labapp.engine.lab import Lab
+    from labapp.engine.spec import LabState
+
+
+def _client_app() -> Starlette:
+    async def callback(request: Request) -> JSONResponse:
+        # Names only: a code is a credential and is not echoed back.
+        return JSONResponse({"received": sorted(request.query_params.keys())})
+
+    return Starlette(
+        routes=[Route("/shop/callback", callback), Route("/spa/callback", callback)]
+    )
+
+
+class Network:
+    """The parties around the authorization server (``lab.net``).
+
+    - ``issuer``: the authorization server's identifier (= ``lab.url``);
+    - ``api_url``: the photos API; ``audience``: its identifier in access tokens;
+    - ``client_url``: the client app the redirect URIs point at; ``clients``: the registered
+      clients (ids, secrets, redirect URIs, scopes);
+    - ``jwks()``: the issuer's public keys; ``signing_key(token)``: the one that signed it.
+    """
+
+    def __init__(self, lab: Lab, photos_app: Callable[[LabState, Verifier], FastAPI]) -> None:
+        self.lab = lab
+        self.auth: AuthServer = lab.server.app.state.auth
+        self.auth.issuer = lab.url
+        self._servers: list[LabServer] = []
+        try:
+            self.client = self._serve(LabServer(_client_app()))
+            clients = seed.clients(self.client.url)
+            for client in clients:
+                if client.client_secret:
+                    lab.store.add_secret(client.client_secret)
+            self.auth.records.register(clients)
+            self.verifier = Verifier(self.auth.issuer, self.auth.audience, self.auth.jwks)
+            app = install_handlers(photos_app(lab.state, self.verifier))
+            self.photos = self._serve(LabServer(app))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _serve(self, server: LabServer) -> LabServer:
+        self._servers.append(server)
+        server.start()
+        return server
+
+    @property
+    def issuer(self) -> str:
+        return self.auth.issuer
+
+    @property
+    def audience(self) -> str:
+        return self.auth.audience
+
+    @property
+    def api_url(self) -> str:
+        return self.photos.url
+
+    @property
+    def client_url(self) -> str:
+        return self.client.url
+
+    @property
+    def clients(self) -> dict[str, dict[str, Any]]:
+        return {
+            cid: {
+                "client_id": c.client_id,
+                "client_secret": c.client_secret,
+                "redirect_uris": list(c.redirect_uris),
+                "scope": c.scope,
+                "public": c.public,
+            }
+            for cid, c in self.auth.records.clients.items()
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        return self.auth.jwks()
+
+    def signing_key(self, token: str) -> Any:
+        return self.verifier.signing_key(token)
+
+    def stop(self) -> None:
+        for server in reversed(self._servers):
+            server.stop()
+        self._servers.clear()
+
+    def __repr__(self) -> str:
+        return f"<Lesson 08 network: issuer {self.issuer}, photos API {self.api_url}>"
