@@ -15,7 +15,7 @@ import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 
 from labapp.engine.server import LabServer
-from labapp.lessons.l08_oauth import seed
+from labapp.lessons.l08_oauth import people
 from labapp.lessons.l08_oauth.authserver import API_AUDIENCE, AuthServer, create_app
 
 CLIENT_URL = "http://127.0.0.1:9"
@@ -32,7 +32,7 @@ class AS:
 
 @pytest.fixture
 def as_() -> Iterator[AS]:
-    auth = AuthServer(seed.users(), seed.clients(CLIENT_URL))
+    auth = AuthServer(people.users(), people.clients(CLIENT_URL))
     server = LabServer(create_app(auth))
     server.start()
     auth.issuer = server.url
@@ -43,7 +43,7 @@ def as_() -> Iterator[AS]:
 
 
 def spa_client(as_: AS) -> OAuth2Client:
-    spa = as_.client(seed.SPA)
+    spa = as_.client(people.SPA)
     return OAuth2Client(
         spa.client_id,
         scope="openid profile photos:read",
@@ -121,13 +121,13 @@ def test_code_pkce_oidc_login_of_the_public_client(as_: AS) -> None:
         audience=API_AUDIENCE,
         issuer=as_.url,
     )
-    assert claims["sub"] == "alice" and claims["client_id"] == seed.SPA
+    assert claims["sub"] == "alice" and claims["client_id"] == people.SPA
     assert set(claims["scope"].split()) == {"openid", "profile", "photos:read"}
     id_claims = jwt.decode(
         token["id_token"],
         jwks_key(as_, token["id_token"]),
         algorithms=["RS256"],
-        audience=seed.SPA,
+        audience=people.SPA,
         issuer=as_.url,
     )
     assert id_claims["nonce"] == flow["nonce"] and id_claims["sub"] == "alice"
@@ -151,7 +151,7 @@ def test_refresh_rotates_and_the_old_refresh_token_is_refused(as_: AS) -> None:
         data={
             "grant_type": "refresh_token",
             "refresh_token": first["refresh_token"],
-            "client_id": seed.SPA,
+            "client_id": people.SPA,
         },
     )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
@@ -159,7 +159,7 @@ def test_refresh_rotates_and_the_old_refresh_token_is_refused(as_: AS) -> None:
 
 def test_client_credentials_get_only_registered_scopes(as_: AS) -> None:
     """The service client gets a token for itself, filtered to its registered scope."""
-    svc = as_.client(seed.SERVICE)
+    svc = as_.client(people.SERVICE)
     with OAuth2Client(svc.client_id, svc.client_secret, scope="photos:read photos:write") as c:
         token = c.fetch_token(as_.url + "/token", grant_type="client_credentials")
     assert token["scope"] == "photos:read" and "refresh_token" not in token
@@ -169,12 +169,12 @@ def test_client_credentials_get_only_registered_scopes(as_: AS) -> None:
         algorithms=["RS256"],
         audience=API_AUDIENCE,
     )
-    assert claims["sub"] == seed.SERVICE
+    assert claims["sub"] == people.SERVICE
 
 
 def test_revoked_token_introspects_as_inactive(as_: AS) -> None:
     """RFC 7009 revocation, then RFC 7662 introspection by the API says active: false."""
-    rs = as_.client(seed.RESOURCE_SERVER)
+    rs = as_.client(people.RESOURCE_SERVER)
     with spa_client(as_) as client:
         token = code_flow(as_, client)["token"]
         with OAuth2Client(rs.client_id, rs.client_secret) as api:
@@ -196,13 +196,13 @@ def test_reused_code_is_refused_and_revokes_the_first_tokens(as_: AS) -> None:
         data={
             "grant_type": "authorization_code",
             "code": code,
-            "client_id": seed.SPA,
-            "redirect_uri": as_.client(seed.SPA).redirect_uris[0],
+            "client_id": people.SPA,
+            "redirect_uri": as_.client(people.SPA).redirect_uris[0],
             "code_verifier": flow["verifier"],
         },
     )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-    rs = as_.client(seed.RESOURCE_SERVER)
+    rs = as_.client(people.RESOURCE_SERVER)
     seen = httpx.post(
         as_.url + "/introspect",
         auth=(rs.client_id, rs.client_secret),
@@ -213,7 +213,7 @@ def test_reused_code_is_refused_and_revokes_the_first_tokens(as_: AS) -> None:
 
 def test_prefix_extended_redirect_uri_is_refused_without_redirect(as_: AS) -> None:
     """A redirect_uri that merely starts with the registered one: 400, and no Location."""
-    spa = as_.client(seed.SPA)
+    spa = as_.client(people.SPA)
     evil = spa.redirect_uris[0] + ".attacker.test/steal"
     with OAuth2Client(
         spa.client_id, redirect_uri=evil, scope="openid", code_challenge_method="S256"

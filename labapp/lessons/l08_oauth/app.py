@@ -15,7 +15,7 @@ import jwt
 from fastapi import FastAPI
 
 from labapp.engine.spec import Hook, LabState
-from labapp.lessons.l08_oauth import authserver, seed as people, verifier
+from labapp.lessons.l08_oauth import authserver, people, verifier
 from labapp.lessons.l08_oauth.network import Network
 from labapp.lessons.l08_oauth.photos import create_photos_app
 from labapp.lessons.l08_oauth.records import User

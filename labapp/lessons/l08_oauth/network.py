@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from labapp.engine.handlers import install_handlers
 from labapp.engine.server import LabServer
-from labapp.lessons.l08_oauth import seed
+from labapp.lessons.l08_oauth import people
 from labapp.lessons.l08_oauth.authserver import AuthServer
 from labapp.lessons.l08_oauth.verifier import Verifier
 
@@ -36,9 +36,7 @@ def _client_app() -> Starlette:
         # Names only: a code is a credential and is not echoed back.
         return JSONResponse({"received": sorted(request.query_params.keys())})
 
-    return Starlette(
-        routes=[Route("/shop/callback", callback), Route("/spa/callback", callback)]
-    )
+    return Starlette(routes=[Route("/shop/callback", callback), Route("/spa/callback", callback)])
 
 
 class Network:
@@ -58,7 +56,7 @@ class Network:
         self._servers: list[LabServer] = []
         try:
             self.client = self._serve(LabServer(_client_app()))
-            clients = seed.clients(self.client.url)
+            clients = people.clients(self.client.url)
             for client in clients:
                 if client.client_secret:
                     lab.store.add_secret(client.client_secret)

@@ -24,9 +24,10 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 
 from labapp.lessons.l08_oauth import verifier
 
-PKCE_METHODS = ("S256",)
+PKCE_METHODS = ("S256",)  # plain shows the verifier to whoever sees the challenge
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068 §2.1, §4
-ACCESS_TOKEN_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]  # RFC 9068 §2.2  # plain shows the verifier to whoever sees the challenge
+# RFC 9068 §2.2: the claims every access token carries
+ACCESS_TOKEN_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]
 
 
 def check_redirect_uri(registered: list[str], redirect_uri: str) -> bool:
