@@ -16,6 +16,8 @@ from fastapi import FastAPI
 
 from labapp.engine.spec import Hook, LabState
 from labapp.lessons.l08_oauth import authserver, people, verifier
+from labapp.lessons.l08_oauth.client import CLIENT_HOOKS
+from labapp.lessons.l08_oauth.client import create_app as create_shop_app
 from labapp.lessons.l08_oauth.network import Network
 from labapp.lessons.l08_oauth.photos import create_photos_app
 from labapp.lessons.l08_oauth.records import User
@@ -114,6 +116,7 @@ HOOKS = (
         weak_validate_access_token,
         returns=(dict, type(None)),
     ),
+    *CLIENT_HOOKS,  # PrintShop's: check_state, allow_next, implicit_user
 )
 
 
@@ -136,4 +139,4 @@ def create_app(state: LabState) -> FastAPI:
 
 def network(lab: Lab) -> Network:
     """The photos API and the client app's address, as ``lab.net``."""
-    return Network(lab, create_photos_app)
+    return Network(lab, create_photos_app, create_shop_app)
