@@ -9,18 +9,23 @@ weak one; the sound versions are in :mod:`policy`. References: RFC 9700 ยง2.1, ย
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import jwt
-from fastapi import FastAPI
+from authlib.oauth2.rfc6749.util import scope_to_list
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse, Response
 
 from labapp.engine.spec import Hook, LabState
+from labapp.lessons.common import bearer_token
 from labapp.lessons.l08_oauth import authserver, people, verifier
 from labapp.lessons.l08_oauth.client import CLIENT_HOOKS
 from labapp.lessons.l08_oauth.client import create_app as create_shop_app
 from labapp.lessons.l08_oauth.network import Network
 from labapp.lessons.l08_oauth.photos import create_photos_app
 from labapp.lessons.l08_oauth.records import User
+from labapp.lessons.l08_oauth.verifier import Verifier
 
 if TYPE_CHECKING:
     from labapp.engine.lab import Lab
@@ -132,6 +137,7 @@ def create_app(state: LabState) -> FastAPI:
     """The authorization server; its clients are registered by :func:`network`."""
     users = [User(u["username"], u["name"], u["email"], u["password"]) for u in state.users]
     auth = authserver.AuthServer(users, [], call=state.call)
+    _reveal_token_flags(state, auth)
     app = authserver.create_app(auth)
     app.state.auth = auth
     return app
@@ -139,4 +145,63 @@ def create_app(state: LabState) -> FastAPI:
 
 def network(lab: Lab) -> Network:
     """The photos API and the client app's address, as ``lab.net``."""
-    return Network(lab, create_photos_app, create_shop_app)
+    return Network(lab, _photos_with_flags, create_shop_app)
+
+
+# -- flags: only in the answer a working exploit earns ----------------------------------------
+
+
+def _token_flags(auth: authserver.AuthServer, token: dict[str, Any], request: Any) -> list[str]:
+    """The exploits this token response rewards (called before it is recorded)."""
+    earned = []
+    client, code = request.client, request.authorization_code
+    if code is not None and any(t.from_code == code.code for t in auth.records.tokens):
+        earned.append("code-reuse")  # the same code, redeemed once more
+    registered = set(scope_to_list(client.scope) or [])
+    if set(scope_to_list(token.get("scope", "")) or []) - registered:
+        earned.append("scope-escalation")  # more than the client was registered for
+    if code is not None and client.public and code.code_challenge_method in (None, "plain"):
+        earned.append("pkce-missing")  # a public client's code redeemed without S256 PKCE
+    return earned
+
+
+def _reveal_token_flags(state: LabState, auth: authserver.AuthServer) -> None:
+    """Authlib answers /token with the dict it saved: a flag put in it reaches the caller."""
+    save = auth.save_token
+
+    def save_token(token: dict[str, Any], request: Any) -> None:
+        earned = _token_flags(auth, token, request)
+        save(token, request)
+        if earned:
+            token["flag"] = state.flag(earned[0])
+            if len(earned) > 1:
+                token["flags"] = {name: state.flag(name) for name in earned}
+
+    auth.save_token = save_token  # type: ignore[method-assign]
+
+
+def _foreign_token(token: str, known: Verifier) -> bool:
+    """Not an access token for this API: an ID token, or one minted for another audience."""
+    try:
+        typ = str(jwt.get_unverified_header(token).get("typ", "")).lower()
+        aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
+    except jwt.PyJWTError:
+        return False
+    audiences = aud if isinstance(aud, list) else [aud]
+    return typ not in ("at+jwt", "application/at+jwt") or known.audience not in audiences
+
+
+def _photos_with_flags(state: LabState, known: Verifier) -> FastAPI:
+    """The photos API, whose answer to a token not meant for it carries the flag."""
+    app = create_photos_app(state, known)
+
+    @app.middleware("http")
+    async def reveal(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        token = bearer_token(request)
+        if response.status_code != 200 or token is None or not _foreign_token(token, known):
+            return response
+        body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+        return JSONResponse({**json.loads(body), "flag": state.flag("token-audience")})
+
+    return app

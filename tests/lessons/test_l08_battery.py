@@ -1,0 +1,203 @@
+"""Lesson 08's battery: each attack breaches the weak lab and earns its flag; the sound
+policy stops them all while the legitimate checks pass; plausible wrong defenses each fail
+their own row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jwt
+import pytest
+from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
+
+from labapp.engine.errors import DefenseBreached
+from labapp.engine.grading import run_item
+from labapp.engine.lab import Lab, start
+from labapp.lessons.l08_oauth import LESSON, policy, verifier
+from labapp.lessons.l08_oauth.battery import CHECKS, HINTS
+from tests.lessons.test_hints import steps_code
+
+ATTACK_IDS = [a.id for a in LESSON.attacks]
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    running = start(LESSON)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_the_lesson_wires_its_battery() -> None:
+    assert ATTACK_IDS == ["pkce-missing", "token-audience", "scope-escalation", "code-reuse"]
+    assert LESSON.flag_names == tuple(ATTACK_IDS)
+    assert [c.id for c in LESSON.checks] == [c.id for c in CHECKS]
+
+
+def test_every_attack_gets_through_the_weak_lab_and_every_check_works(lab: Lab) -> None:
+    for item in (*LESSON.attacks, *LESSON.checks):
+        row = run_item(lab, item)
+        assert not row.passed if row.kind == "attack" else row.passed, row
+
+
+def test_the_sound_policy_stops_every_attack_and_keeps_every_check(lab: Lab) -> None:
+    lab.defend(**policy.SOUND)
+    report = lab.grade()
+    assert report.passed and len(report.rows) == len(LESSON.attacks) + len(LESSON.checks)
+
+
+def test_deny_everything_is_not_a_defense(lab: Lab) -> None:
+    lab.defend(**policy.SOUND)
+    lab.defend(allowed_scope=lambda registered, requested, consented: "")
+    with pytest.raises(DefenseBreached) as caught:
+        lab.grade()
+    failed = {row.id for row in caught.value.report.failures}
+    assert {"login", "consent", "client-credentials"} <= failed
+    assert not failed & set(ATTACK_IDS)
+
+
+# -- plausible wrong defenses, each caught on its own row --------------------------------------
+
+
+def aud_but_not_typ(token: str, required_scope: str) -> dict[str, Any] | None:
+    """Audience, issuer, signature and scope checked; typ forgotten (an ID token whose aud
+    lists the API passes)."""
+    known = verifier.current()
+    try:
+        claims = jwt.decode(
+            token,
+            known.signing_key(token),
+            algorithms=["RS256"],
+            audience=known.audience,
+            issuer=known.issuer,
+        )
+    except (jwt.PyJWTError, KeyError):
+        return None
+    return claims if required_scope in str(claims.get("scope", "")).split() else None
+
+
+def typ_but_not_aud(token: str, required_scope: str) -> dict[str, Any] | None:
+    """typ at+jwt required, but any audience of the issuer taken (a token for another API)."""
+    known = verifier.current()
+    try:
+        if jwt.get_unverified_header(token).get("typ") != "at+jwt":
+            return None
+        claims = jwt.decode(
+            token,
+            known.signing_key(token),
+            algorithms=["RS256"],
+            issuer=known.issuer,
+            options={"verify_aud": False},
+        )
+    except (jwt.PyJWTError, KeyError):
+        return None
+    return claims if required_scope in str(claims.get("scope", "")).split() else None
+
+
+def pkce_only_if_sent(public: bool, code_challenge: str | None, method: str | None) -> str | None:
+    """S256 enforced, but only when the client chose to send a challenge."""
+    if code_challenge and method != "S256":
+        return "code_challenge_method must be S256"
+    return None
+
+
+def pkce_plain_allowed(public: bool, code_challenge: str | None, method: str | None) -> str | None:
+    """A challenge required, any RFC 7636 method accepted (plain too)."""
+    return None if code_challenge else "PKCE is required"
+
+
+def pkce_public_only(public: bool, code_challenge: str | None, method: str | None) -> str | None:
+    """Required of confidential clients only, the wrong way round (the secret "is enough")."""
+    if not public and (not code_challenge or method != "S256"):
+        return "PKCE S256 is required"
+    return None
+
+
+def scope_ignores_consent(registered: str, requested: str, consented: str | None) -> str:
+    """Registered ∩ requested; what the user unticked is granted anyway."""
+    keep = set(scope_to_list(registered) or [])
+    return list_to_scope([s for s in scope_to_list(requested) or [] if s in keep])
+
+
+def scope_trusts_consent(registered: str, requested: str, consented: str | None) -> str:
+    """What the user consented to, else what was asked: registration never consulted (and
+    client credentials have no user to consent)."""
+    return consented if consented is not None else requested
+
+
+def scope_union(registered: str, requested: str, consented: str | None) -> str:
+    """Registered ∪ requested, "so a client keeps its defaults": a union for an intersection."""
+    have = scope_to_list(registered) or []
+    return list_to_scope(have + [s for s in scope_to_list(requested) or [] if s not in have])
+
+
+def single_use_inverted(already_used: bool) -> bool:
+    """The hook's question read backwards ("is single use in force?"): the second use passes."""
+    return already_used
+
+
+WRONG: list[tuple[str, Callable[..., Any], str]] = [
+    ("validate_access_token", aud_but_not_typ, "token-audience"),
+    ("validate_access_token", typ_but_not_aud, "token-audience"),
+    ("check_pkce", pkce_only_if_sent, "pkce-missing"),
+    ("check_pkce", pkce_plain_allowed, "pkce-missing"),
+    ("check_pkce", pkce_public_only, "pkce-missing"),
+    ("allowed_scope", scope_ignores_consent, "scope-escalation"),
+    ("allowed_scope", scope_trusts_consent, "scope-escalation"),
+    ("allowed_scope", scope_union, "scope-escalation"),
+]
+
+
+@pytest.mark.parametrize(("hook", "wrong", "row"), WRONG, ids=[w.__name__ for _, w, _ in WRONG])
+def test_a_plausible_wrong_defense_fails_its_row(
+    lab: Lab, hook: str, wrong: Callable[..., Any], row: str
+) -> None:
+    lab.defend(**policy.SOUND)
+    lab.defend(**{hook: wrong})
+    with pytest.raises(DefenseBreached) as caught:
+        lab.grade()
+    failed = {r.id for r in caught.value.report.failures}
+    assert failed == {row}, caught.value.report
+
+
+def test_an_inverted_single_use_fails_code_reuse_and_the_logins(lab: Lab) -> None:
+    lab.defend(**policy.SOUND)
+    lab.defend(code_single_use=single_use_inverted)
+    with pytest.raises(DefenseBreached) as caught:
+        lab.grade()
+    failed = {r.id for r in caught.value.report.failures}
+    assert {"code-reuse", "login", "refresh", "api-scope"} <= failed
+    assert not failed & {"pkce-missing", "scope-escalation"}  # token-audience needs a login
+
+
+# -- flags: only a working exploit reveals one -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ATTACK_IDS)
+def test_the_steps_hint_earns_the_flag_on_a_fresh_lab(lab: Lab, name: str) -> None:
+    nudge, technique, steps = HINTS[name]
+    assert "```" not in nudge + technique and "RFC " in technique
+    code = steps_code(steps)
+    flag_line, check_line = code.strip().splitlines()[-2:]
+    variable = flag_line.split(" = ")[0]
+    assert variable.startswith("flag_")
+    assert check_line == f'lab.check_flag("{name}", {variable})'
+    exec(compile(code, f"<steps {name}>", "exec"), {"lab": lab})  # noqa: S102
+
+
+def test_no_flag_for_legitimate_traffic_nor_for_a_refused_exploit(lab: Lab) -> None:
+    import httpx
+
+    from labapp.lessons.l08_oauth.battery import photos, spa_login
+
+    with httpx.Client(base_url=lab.url, timeout=10) as http:
+        tokens, _ = spa_login(lab, http, "openid photos:read photos:write")
+        assert tokens.status_code == 200 and "flag" not in tokens.json()
+        assert "flag" not in photos(lab, http, tokens.json()["access_token"]).json()
+    lab.defend(**policy.SOUND)
+    namespace = {"lab": lab}
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the recipe stops somewhere
+        exec(compile(steps_code(HINTS["token-audience"][2]), "<steps>", "exec"), namespace)  # noqa: S102
+    assert "flag_audience" not in namespace
