@@ -123,7 +123,7 @@ class Lab:
         self._side_servers: list[LabServer] = []
         self._stopped = False
         self.ca: CourseCA | None = None
-        self.net: Any = None  # the lesson's other servers and tools, if it has any
+        self.net: Any = None  # the lesson's other servers and tools (its exports: lab.<name>)
         try:
             context = None
             if tls or lesson.tls:
@@ -405,6 +405,29 @@ class Lab:
         self._tmp.cleanup()
         registry.forget(self.lesson.id, self)
 
+    # -- the lesson's own tools ----------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        """``lab.<name>`` for a tool the lesson's network exports (``lab.net.exports``).
+
+        Only names the network lists in its ``exports`` tuple are delegated, so the engine
+        knows no lesson and a typo is still an AttributeError that names this lab.
+        """
+        __tracebackhide__ = True
+        # Only called when ordinary lookup fails; read net from __dict__ so that an early
+        # failure in __init__ (before net exists) cannot recurse.
+        net = self.__dict__.get("net")
+        if not name.startswith("__") and name in _exports(net):
+            return getattr(net, name)
+        lesson = self.__dict__.get("lesson")
+        which = f"the {lesson.id} lab" if lesson is not None else "this lab"
+        extra = ", ".join(_exports(net))
+        also = f"; besides the Lab's own, it has: {extra}" if extra else ""
+        raise AttributeError(f"{which} has no attribute {name!r}{also}", name=name, obj=self)
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *_exports(self.__dict__.get("net"))})
+
     def __enter__(self) -> Lab:
         return self
 
@@ -417,6 +440,12 @@ class Lab:
 
     def _repr_html_(self) -> str:
         return card_html(self)
+
+
+def _exports(net: Any) -> tuple[str, ...]:
+    """The names a lesson's network offers as ``lab.<name>`` (its ``exports`` tuple)."""
+    names = getattr(net, "exports", ()) if net is not None else ()
+    return tuple(name for name in names if isinstance(name, str))
 
 
 def _first(names: dict[str, Any]) -> str:

@@ -195,3 +195,58 @@ def test_off_a_hub_the_docs_are_at_the_lab_url(monkeypatch: pytest.MonkeyPatch) 
     with start_lab("00-welcome") as lab:
         assert lab.docs_url == f"{lab.url}/docs"
         assert "/openapi.json" in lab.client.get("/docs").text
+
+
+class _Tools:
+    """A tiny lesson network: one exported tool, one that stays on lab.net only."""
+
+    exports = ("browser", "victim")
+
+    def __init__(self, lab: Lab) -> None:
+        self.victim = f"victim of {lab.lesson.id}"
+        self.stopped = False
+
+    def browser(self, user: str) -> str:
+        return f"browser of {user}"
+
+    def private(self) -> str:
+        return "only lab.net.private"
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_a_lesson_network_exports_its_tools_on_the_lab() -> None:
+    """lab.<name> reaches lab.net.<name> only for names the network exports."""
+    from fastapi import FastAPI
+
+    from labapp.engine.lab import start
+    from labapp.engine.spec import Lesson
+
+    lesson = Lesson(
+        id="99-tools",
+        title="tools",
+        notebook="99-tools.ipynb",
+        minutes=1,
+        create_app=lambda state: FastAPI(),
+        seed=lambda state: None,
+        network=_Tools,
+    )
+    with start(lesson) as lab:
+        assert lab.browser("alice") == "browser of alice"
+        assert lab.victim == "victim of 99-tools"
+        assert {"browser", "victim"} <= set(dir(lab))
+        assert lab.net.private() == "only lab.net.private"
+        with pytest.raises(AttributeError, match="99-tools lab has no attribute 'private'"):
+            lab.private  # noqa: B018 - not exported
+        with pytest.raises(AttributeError, match="'nonesuch'.*browser, victim"):
+            lab.nonesuch  # noqa: B018
+        assert not hasattr(lab, "__wrapped__")
+
+
+def test_an_unknown_attribute_of_a_lab_without_network_names_the_lab() -> None:
+    """No network, no exports: a typo is a plain AttributeError naming the lab."""
+    with start_lab("00-welcome") as lab:
+        with pytest.raises(AttributeError, match="00-welcome lab has no attribute 'brwoser'$"):
+            lab.brwoser  # noqa: B018
+        assert getattr(lab, "victim", None) is None

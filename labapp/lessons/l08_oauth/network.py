@@ -53,6 +53,9 @@ class Network:
     - ``jwks()``: the issuer's public keys; ``signing_key(token)``: the one that signed it.
     """
 
+    # Reachable as lab.browser(user), lab.victim, lab.catcher() too (Lab.__getattr__).
+    exports = ("browser", "victim", "catcher")
+
     def __init__(
         self,
         lab: Lab,
