@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -31,7 +32,17 @@ def lab() -> Iterator[Lab]:
 
 
 def test_the_lesson_wires_its_battery() -> None:
-    assert ATTACK_IDS == ["pkce-missing", "token-audience", "scope-escalation", "code-reuse"]
+    assert ATTACK_IDS == [
+        "pkce-missing",
+        "token-audience",
+        "scope-escalation",
+        "code-reuse",
+        "redirect-uri",
+        "open-redirect",
+        "login-csrf",
+        "implicit-flow",
+        "nonce",
+    ]
     assert LESSON.flag_names == tuple(ATTACK_IDS)
     assert [c.id for c in LESSON.checks] == [c.id for c in CHECKS]
 
@@ -138,7 +149,55 @@ def single_use_inverted(already_used: bool) -> bool:
     return already_used
 
 
+def redirect_subpaths(registered: list[str], redirect_uri: str) -> bool:
+    """The registered URI or a path below it, "so the app can route after sign-in"."""
+    return any(redirect_uri == r or redirect_uri.startswith(r + "/") for r in registered)
+
+
+def redirect_same_origin(registered: list[str], redirect_uri: str) -> bool:
+    """Scheme, host and port of a registered URI: "the client owns its whole site"."""
+    origin = urlsplit(redirect_uri)[:2]
+    return any(urlsplit(r)[:2] == origin for r in registered)
+
+
+def state_only_when_expected(expected: str | None, received: str | None) -> bool:
+    """Checked when this session started a flow, else waved through (Authlib's own client
+    compares state only when it is given one)."""
+    return expected is None or expected == received
+
+
+def state_only_present(expected: str | None, received: str | None) -> bool:
+    """A state must come back, any state."""
+    return bool(received)
+
+
+def implicit_trusts_claim_of_a_valid_token(
+    claimed: str | None, userinfo: dict | None
+) -> str | None:
+    """The token is checked at /userinfo, but the user is still the one the page posts."""
+    if userinfo is None:
+        return None
+    return claimed or str(userinfo.get("sub"))
+
+
+def nonce_only_when_expected(claims: dict[str, Any], nonce: str | None) -> bool:
+    """The nonce compared when the flow has one (Authlib's IDToken.validate_nonce)."""
+    return nonce is None or claims.get("nonce") == nonce
+
+
+def nonce_only_present(claims: dict[str, Any], nonce: str | None) -> bool:
+    """The ID token must carry a nonce, any nonce."""
+    return bool(claims.get("nonce"))
+
+
 WRONG: list[tuple[str, Callable[..., Any], str]] = [
+    ("check_redirect_uri", redirect_subpaths, "redirect-uri"),
+    ("check_redirect_uri", redirect_same_origin, "redirect-uri"),
+    ("check_state", state_only_when_expected, "login-csrf"),
+    ("check_state", state_only_present, "login-csrf"),
+    ("implicit_user", implicit_trusts_claim_of_a_valid_token, "implicit-flow"),
+    ("validate_id_token", nonce_only_when_expected, "nonce"),
+    ("validate_id_token", nonce_only_present, "nonce"),
     ("validate_access_token", aud_but_not_typ, "token-audience"),
     ("validate_access_token", typ_but_not_aud, "token-audience"),
     ("check_pkce", pkce_only_if_sent, "pkce-missing"),
@@ -160,6 +219,38 @@ def test_a_plausible_wrong_defense_fails_its_row(
         lab.grade()
     failed = {r.id for r in caught.value.report.failures}
     assert failed == {row}, caught.value.report
+
+
+def failures(lab: Lab) -> set[str]:
+    with pytest.raises(DefenseBreached) as caught:
+        lab.grade()
+    return {r.id for r in caught.value.report.failures}
+
+
+def next_relative_only(url: str) -> bool:
+    """ "Relative paths only": a leading slash, so //attacker.test passes."""
+    return url.startswith("/")
+
+
+def next_prefix_of_origin(lab: Lab) -> Callable[[str], bool]:
+    """A local path or a URL starting with PrintShop's origin (userinfo slips past)."""
+    return lambda url: url.startswith(("/", lab.net.client_url)) and not url.startswith("//")
+
+
+@pytest.mark.parametrize("wrong", ["relative", "origin-prefix"])
+def test_a_wrong_allow_next_fails_open_redirect_where_redirect_uris_are_loose(
+    lab: Lab, wrong: str
+) -> None:
+    """Exact redirect_uri matching alone stops the open-redirect chain, so its own fix is
+    graded where the authorization server still matches by prefix."""
+    from labapp.lessons.l08_oauth.app import weak_check_redirect_uri
+
+    lab.defend(**policy.SOUND)
+    lab.defend(check_redirect_uri=weak_check_redirect_uri)
+    assert failures(lab) == {"redirect-uri"}
+    bad = next_relative_only if wrong == "relative" else next_prefix_of_origin(lab)
+    lab.defend(allow_next=bad)
+    assert failures(lab) == {"redirect-uri", "open-redirect"}
 
 
 def test_an_inverted_single_use_fails_code_reuse_and_the_logins(lab: Lab) -> None:

@@ -10,7 +10,9 @@ weak one; the sound versions are in :mod:`policy`. References: RFC 9700 ยง2.1, ย
 from __future__ import annotations
 
 import json
+import posixpath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import jwt
 from authlib.oauth2.rfc6749.util import scope_to_list
@@ -162,6 +164,10 @@ def _token_flags(auth: authserver.AuthServer, token: dict[str, Any], request: An
         earned.append("scope-escalation")  # more than the client was registered for
     if code is not None and client.public and code.code_challenge_method in (None, "plain"):
         earned.append("pkce-missing")  # a public client's code redeemed without S256 PKCE
+    redirect_uri = code.redirect_uri if code is not None else request.payload.redirect_uri
+    if redirect_uri and redirect_uri not in client.redirect_uris:  # sent elsewhere
+        path = posixpath.normpath(urlsplit(redirect_uri).path)
+        earned.insert(0, "open-redirect" if path == "/next" else "redirect-uri")
     return earned
 
 

