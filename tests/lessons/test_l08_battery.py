@@ -12,11 +12,12 @@ import jwt
 import pytest
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 
-from labapp.engine.errors import DefenseBreached
+from labapp.engine.errors import DefenseBreached, WrongAnswer
 from labapp.engine.grading import run_item
 from labapp.engine.lab import Lab, start
 from labapp.lessons.l08_oauth import LESSON, policy, verifier
 from labapp.lessons.l08_oauth.battery import CHECKS, HINTS
+from labapp.lessons.l08_oauth.quiz import SCENARIOS
 from tests.lessons.test_hints import steps_code
 
 ATTACK_IDS = [a.id for a in LESSON.attacks]
@@ -292,3 +293,50 @@ def test_no_flag_for_legitimate_traffic_nor_for_a_refused_exploit(lab: Lab) -> N
     with pytest.raises(Exception):  # noqa: B017, PT011 - the recipe stops somewhere
         exec(compile(steps_code(HINTS["token-audience"][2]), "<steps>", "exec"), namespace)  # noqa: S102
     assert "flag_audience" not in namespace
+
+
+# -- the quiz: choose the scheme that fits the trust model ---------------------------------------
+
+RIGHT_CHOICE = {scenario: scheme for scenario, (_, scheme, _) in SCENARIOS.items()}
+
+
+def test_the_right_schemes_pass_the_quiz(lab: Lab) -> None:
+    report = lab.check_answer("choose-scheme", dict(RIGHT_CHOICE))
+    assert report.passed and [row.id for row in report.rows] == list(SCENARIOS)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "wrong"),
+    [
+        ("first-party-spa", "oauth-code-pkce"),
+        ("partner-server", "api-key"),
+        ("third-party-app", "jwt-session"),
+        ("in-cluster-services", "oauth-client-credentials"),
+        ("public-read-api", "mtls"),
+        ("third-party-app", "oauth"),  # not one of the schemes
+    ],
+)
+def test_a_wrong_scheme_fails_naming_its_scenario(lab: Lab, scenario: str, wrong: str) -> None:
+    with pytest.raises(WrongAnswer) as caught:
+        lab.check_answer("choose-scheme", {**RIGHT_CHOICE, scenario: wrong})
+    assert [row.id for row in caught.value.report.failures] == [scenario]
+    assert scenario in str(caught.value)
+
+
+def test_a_missing_scenario_or_an_unknown_one_fails(lab: Lab) -> None:
+    partial = {k: v for k, v in RIGHT_CHOICE.items() if k != "partner-server"}
+    with pytest.raises(WrongAnswer) as caught:
+        lab.check_answer("choose-scheme", {**partial, "mobile-app": "oauth-code-pkce"})
+    assert [row.id for row in caught.value.report.failures] == ["partner-server", "mobile-app"]
+    with pytest.raises(WrongAnswer, match="format"):
+        lab.check_answer("choose-scheme", "oauth-code-pkce")
+
+
+def test_the_quiz_ladder_cites_the_bcp_and_its_steps_pass(lab: Lab) -> None:
+    nudge, technique, steps = LESSON.all_hints()["choose-scheme"]
+    assert "RFC 9700" in technique and "OWASP" in technique
+    code = steps_code(steps)
+    assert code.strip().endswith('lab.check_answer("choose-scheme", choice)')
+    namespace: dict[str, Any] = {"lab": lab}
+    exec(compile(code, "<steps choose-scheme>", "exec"), namespace)  # noqa: S102
+    assert namespace["choice"] == RIGHT_CHOICE
