@@ -27,6 +27,8 @@ RUN pip install --no-cache-dir \
         "argon2-cffi>=23.1" \
         "matplotlib>=3.8" \
         "trustme>=1.2" \
+        "authlib>=1.9.10,<1.10" \
+        "httpx2" \
         "nbformat>=5.10" \
         "nbclient>=0.10" \
         "nbval>=0.11" \
