@@ -43,6 +43,7 @@ from labapp.tools.reports import (
     Outcome,
     Row,
     feedback_html,
+    highest_hints,
     page_name,
     summary,
     write_grades,
@@ -209,11 +210,7 @@ def grade_cohort(
 def _handed_in_hints(folder: Path) -> dict[str, int]:
     """Hints in any progress file handed in beside the notebooks (a learner may have asked
     for them in a cell since deleted); the re-run adds the ones still in the notebooks."""
-    seen: dict[str, int] = {}
-    for path in sorted(folder.rglob(FILENAME)):
-        for exercise, tier in hints_in(path).items():
-            seen[exercise] = max(tier, seen.get(exercise, 0))
-    return seen
+    return highest_hints(hints_in(path) for path in sorted(folder.rglob(FILENAME)))
 
 
 def _jobs(submissions: Path, learner: Learner, canon: dict[str, Canonical]) -> list[Job]:

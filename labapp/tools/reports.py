@@ -11,6 +11,7 @@ import csv
 import html
 import json
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,11 +45,17 @@ class Learner:
 
     def hints(self) -> dict[str, int]:
         """Every hint seen: in the re-run notebooks or in the progress file handed in."""
-        seen = dict(self.handed_in_hints)
-        for outcome in self.outcomes.values():
-            for exercise, tier in outcome.hints.items():
-                seen[exercise] = max(tier, seen.get(exercise, 0))
-        return dict(sorted(seen.items()))
+        found = [self.handed_in_hints, *(outcome.hints for outcome in self.outcomes.values())]
+        return dict(sorted(highest_hints(found).items()))
+
+
+def highest_hints(found: Iterable[dict[str, int]]) -> dict[str, int]:
+    """The highest hint tier per exercise over several records of hints."""
+    seen: dict[str, int] = {}
+    for hints in found:
+        for exercise, tier in hints.items():
+            seen[exercise] = max(tier, seen.get(exercise, 0))
+    return seen
 
 
 @dataclass(frozen=True)

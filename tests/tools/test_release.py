@@ -65,16 +65,25 @@ def _release_texts(out: Path) -> dict[Path, str]:
     }
 
 
-def _region(source: str) -> list[str]:
-    """The stripped lines between the solution markers of one cell."""
-    lines, inside = [], False
+def _split(source: str) -> tuple[list[str], list[str]]:
+    """One cell's lines: the stripped ones between the solution markers, and the others."""
+    inside: list[str] = []
+    outside: list[str] = []
+    region = False
     for line in source.split("\n"):
         marker = line.strip()
         if marker in (authoring.BEGIN, authoring.END):
-            inside = marker == authoring.BEGIN
-        elif inside:
-            lines.append(marker)
-    return lines
+            region = marker == authoring.BEGIN
+        elif region:
+            inside.append(marker)
+        else:
+            outside.append(line)
+    return inside, outside
+
+
+def _region(source: str) -> list[str]:
+    """The stripped lines between the solution markers of one cell."""
+    return _split(source)[0]
 
 
 def _solution_lines() -> tuple[set[str], str]:
@@ -83,17 +92,9 @@ def _solution_lines() -> tuple[set[str], str]:
     outside: list[str] = []
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            region = False
-            for line in cell.source.split("\n"):
-                marker = line.strip()
-                if marker == authoring.BEGIN:
-                    region = True
-                elif marker == authoring.END:
-                    region = False
-                elif region:
-                    inside.add(marker)
-                else:
-                    outside.append(line)
+            answer, rest = _split(cell.source)
+            inside.update(answer)
+            outside.extend(rest)
     return inside, "\n".join(outside)
 
 
