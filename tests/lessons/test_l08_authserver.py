@@ -17,6 +17,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 from labapp.engine.server import LabServer
 from labapp.lessons.l08_oauth import people
 from labapp.lessons.l08_oauth.authserver import API_AUDIENCE, AuthServer, create_app
+from tests.lessons import l08_policy as policy
 
 CLIENT_URL = "http://127.0.0.1:9"
 
@@ -32,7 +33,7 @@ class AS:
 
 @pytest.fixture
 def as_() -> Iterator[AS]:
-    auth = AuthServer(people.users(), people.clients(CLIENT_URL))
+    auth = AuthServer(people.users(), people.clients(CLIENT_URL), decisions=policy.SOUND)
     server = LabServer(create_app(auth))
     server.start()
     auth.issuer = server.url

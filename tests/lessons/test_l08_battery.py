@@ -15,9 +15,10 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from labapp.engine.errors import DefenseBreached, WrongAnswer
 from labapp.engine.grading import run_item
 from labapp.engine.lab import Lab, start
-from labapp.lessons.l08_oauth import LESSON, policy, verifier
+from labapp.lessons.l08_oauth import LESSON, verifier
 from labapp.lessons.l08_oauth.battery import CHECKS, HINTS
 from labapp.lessons.l08_oauth.quiz import SCENARIOS
+from tests.lessons import l08_policy as policy
 from tests.lessons.test_hints import steps_code
 
 ATTACK_IDS = [a.id for a in LESSON.attacks]

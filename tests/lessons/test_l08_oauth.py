@@ -13,7 +13,8 @@ import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 
 from labapp.engine.lab import Lab, start
-from labapp.lessons.l08_oauth import LESSON, people, policy
+from labapp.lessons.l08_oauth import LESSON, people
+from tests.lessons import l08_policy as policy
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@
 The lab's app (``lab.url``) is the authorization server (:mod:`authserver`, on Authlib);
 ``lab.net`` holds the photos API it issues tokens for and the client app's address. Every
 decision the lesson's attacks target is a hook whose default below is the deliberately
-weak one; the sound versions are in :mod:`policy`. References: RFC 9700 §2.1, §2.1.1,
-§2.1.2, §2.3, §4.1, §4.5; RFC 6749 §4.1.2; RFC 7636; RFC 9068 §4.
+weak one; the sound versions are the solution notebook's (and tests/lessons/l08_policy.py).
+References: RFC 9700 §2.1, §2.1.1, §2.1.2, §2.3, §4.1, §4.5; RFC 6749 §4.1.2; RFC 7636;
+RFC 9068 §4.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ HOOKS = (
         "validate_access_token",
         ("token", "required_scope"),
         "validate_access_token(token, required_scope) -> dict | None: the photos API's "
-        "check; the claims of a token it accepts, or None (lab.net.signing_key(token), "
-        "lab.net.issuer, lab.net.audience)",
+        "check; the claims of a token it accepts, or None (the key: lab.net.signing_key of "
+        "the token; the issuer: lab.net.issuer; this API: lab.net.audience)",
         weak_validate_access_token,
         returns=(dict, type(None)),
     ),
@@ -189,12 +190,13 @@ def _reveal_token_flags(state: LabState, auth: authserver.AuthServer) -> None:
 def _foreign_token(token: str, known: Verifier) -> bool:
     """Not an access token for this API: an ID token, or one minted for another audience."""
     try:
-        typ = str(jwt.get_unverified_header(token).get("typ", "")).lower()
+        header = jwt.get_unverified_header(token)
         aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
     except jwt.PyJWTError:
         return False
     audiences = aud if isinstance(aud, list) else [aud]
-    return typ not in ("at+jwt", "application/at+jwt") or known.audience not in audiences
+    kind = str(header.get("typ", "")).lower()
+    return kind not in ("at+jwt", "application/at+jwt") or known.audience not in audiences
 
 
 def _photos_with_flags(state: LabState, known: Verifier) -> FastAPI:

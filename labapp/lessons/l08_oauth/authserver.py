@@ -4,14 +4,15 @@ Endpoints: discovery, ``/jwks``, ``/authorize`` (a login form, then a consent fo
 ``/token`` (authorization_code with PKCE S256, refresh_token with rotation,
 client_credentials), ``/revoke`` (RFC 7009), ``/introspect`` (RFC 7662), ``/userinfo``.
 Access tokens are RFC 9068 JWTs for the photos API; ID tokens carry ``iss`` and the client
-as ``aud``. The decisions the lesson's attacks target live in :mod:`policy`.
+as ``aud``. The decisions the lesson's attacks target are the lab's hooks (``app.py``).
 
 The issuer is this server's own URL, known once its socket is bound: set
 :attr:`AuthServer.issuer` after the server has started, before the first request.
 
-Security decisions go through :meth:`AuthServer.decide`: the sound :mod:`policy` by default,
-or, in a lab, ``call`` (the guarded ``state.call`` of the lab's hooks), awaited on the
-server's loop from the worker thread where Authlib runs.
+Security decisions go through :meth:`AuthServer.decide`: in a lab, ``call`` (the guarded
+``state.call`` of the lab's hooks), awaited on the server's loop from the worker thread where
+Authlib runs; outside a lab, ``decisions`` (name -> function; the tests pass the sound ones,
+which are the lesson's answer and so never ship in the package).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from labapp.lessons.l08_oauth import grants, policy
+from labapp.lessons.l08_oauth import grants
 from labapp.lessons.l08_oauth.adapter import (
     StarletteAuthorizationServer,
     bridge,
@@ -72,8 +73,12 @@ class AuthServer:
         *,
         audience: str = API_AUDIENCE,
         call: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+        decisions: dict[str, Callable[..., Any]] | None = None,
     ):
-        self.call = call  # async (hook name, *args) -> decision; None: the sound policy
+        if (call is None) == (decisions is None):
+            raise TypeError("AuthServer needs either call= (a lab's hooks) or decisions=")
+        self.call = call  # async (hook name, *args) -> decision, on the serving loop
+        self.decisions = decisions or {}
         self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, once it runs
         self.records = Records(users, clients, self.decide)
         self.audience = audience
@@ -97,14 +102,14 @@ class AuthServer:
         self.server.register_extension(grants.Issuer(self))
 
     def decide(self, name: str, *args: Any) -> Any:
-        """The decision ``name`` (a policy function, or the lab's hook of that name).
+        """The decision ``name`` (the lab's hook of that name, or the given decision).
 
         Authlib calls this synchronously from a worker thread; a lab's hook is a coroutine of
         the server's loop, so the call is handed to that loop and awaited from here. Never on
         the loop's own thread: it would wait for itself.
         """
         if self.call is None:
-            return policy.sound(name, *args)
+            return self.decisions[name](*args)
         try:
             asyncio.get_running_loop()
         except RuntimeError:

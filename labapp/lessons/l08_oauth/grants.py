@@ -1,7 +1,7 @@
 """Authlib's grants, endpoints and extensions, filled in for the lab's authorization server.
 
 Each subclass supplies the storage Authlib asks for (:mod:`records`) and routes every
-security decision through ``AuthServer.decide`` (the lab's hooks, or :mod:`policy`).
+security decision through ``AuthServer.decide`` (the lab's hooks).
 """
 
 from __future__ import annotations

@@ -18,11 +18,15 @@ from typing import Any
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from labapp.lessons.l08_oauth import policy
-
-# How a security decision is made: ``decide(name, *args)`` runs the policy function (or the
-# lab's hook) of that name. Outside a lab, the sound policy itself.
+# How a security decision is made: ``decide(name, *args)`` runs the lab's hook of that name
+# (or, outside a lab, whatever decisions the server was made with).
 Decide = Callable[..., Any]
+
+
+def unregistered(name: str, *args: Any) -> Any:
+    """A client not yet registered with an authorization server has no one to decide."""
+    raise RuntimeError(f"{name}: this client is not registered with an authorization server")
+
 
 ACCESS_TOKEN_SECONDS = 300
 CODE_SECONDS = 60
@@ -51,7 +55,7 @@ class Client(ClientMixin):
     response_types: list[str]
     auth_method: str  # "none" | "client_secret_basic" | "client_secret_post"
     may_introspect: bool = False  # a resource server (RFC 7662 §4: only callers we know)
-    decide: Decide = field(default=policy.sound, repr=False, compare=False)
+    decide: Decide = field(default=unregistered, repr=False, compare=False)
 
     @property
     def public(self) -> bool:
@@ -150,9 +154,7 @@ class Token(TokenMixin):
 class Records:
     """Users, clients, codes and tokens of one authorization server."""
 
-    def __init__(
-        self, users: list[User], clients: list[Client], decide: Decide = policy.sound
-    ) -> None:
+    def __init__(self, users: list[User], clients: list[Client], decide: Decide) -> None:
         self.lock = threading.Lock()
         self.decide = decide
         self.users = {u.id: u for u in users}

@@ -1,9 +1,10 @@
-"""The lab's security decisions, one named function each: the SOUND versions (the solution).
+"""Lesson 08's security decisions, one named function each: the SOUND versions (the answer).
 
-The lab starts with the weak defaults of ``app.py`` in their place (a hook each, of the same
-name); ``lab.defend(name=fn)`` plugs in a learner's, and the tests plug in these. An
-:class:`~labapp.lessons.l08_oauth.authserver.AuthServer` made outside a lab calls these
-directly (:func:`sound`). Each attack of the lesson targets one of them:
+They live with the tests, not in the package: they are the defend exercise's answer, and the
+learner release must not ship it. The lab starts with the weak defaults of ``app.py`` in their
+place (a hook each, of the same name); ``lab.defend(name=fn)`` plugs in a learner's, and the
+tests plug in these. An :class:`~labapp.lessons.l08_oauth.authserver.AuthServer` made outside
+a lab is given :data:`SOUND` as its ``decisions``. Each attack of the lesson targets one of them:
 
 - :func:`check_redirect_uri`: attacks 1 and 2 (loose matching, RFC 9700 §4.1);
 - :func:`check_pkce`: attack 4 (no PKCE, or ``plain``; RFC 9700 §2.1.1, §4.8);
@@ -155,8 +156,3 @@ SOUND: dict[str, Callable[..., Any]] = {
         validate_id_token,
     )
 }
-
-
-def sound(name: str, *args: Any) -> Any:
-    """Decide with the sound version of ``name``: an authorization server outside a lab."""
-    return SOUND[name](*args)
