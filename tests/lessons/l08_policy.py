@@ -68,6 +68,12 @@ def check_response_type(registered: list[str], response_type: str) -> bool:
     return response_type == "code" and response_type in registered
 
 
+def check_grant_type(registered: list[str], grant_type: str) -> bool:
+    """A registered grant, never the password grant (RFC 9700 §2.4: MUST NOT be used; the
+    client would see the user's password, and no second factor or consent fits in it)."""
+    return grant_type in registered and grant_type != "password"
+
+
 def allowed_scope(registered: str, requested: str, consented: str | None = None) -> str:
     """Registered ∩ requested (∩ consented, once the user has answered), in request order.
 
@@ -133,12 +139,22 @@ def implicit_user(claimed: str | None, userinfo: dict[str, Any] | None) -> str |
     return str(userinfo["sub"]) if userinfo and userinfo.get("sub") else None
 
 
-def validate_id_token(claims: dict[str, Any], nonce: str | None) -> bool:
-    """The ID token's nonce is this flow's (OIDC Core §3.1.3.7 step 11): required, and
-    equal. An ID token minted for another flow (another browser, another sign-in) is
-    refused, even with a valid signature, issuer, audience and expiry."""
+def validate_id_token(claims: dict[str, Any], nonce: str | None, client_id: str) -> bool:
+    """The checks OIDC Core §3.1.3.7 leaves to the client after the signature and expiry:
+    ``iss`` is the issuer (step 2); ``aud`` names this client and no one else (step 3: an
+    ID token minted for another app, even by the same issuer, is refused); ``azp``, where
+    present, is this client; the ``nonce`` is this flow's, required and equal (step 11: an
+    ID token of another flow is refused)."""
+    audiences = claims.get("aud")
+    audiences = audiences if isinstance(audiences, list) else [audiences]
     got = claims.get("nonce")
-    return bool(nonce and isinstance(got, str)) and secrets.compare_digest(got, str(nonce))
+    return (
+        claims.get("iss") == verifier.current().issuer
+        and audiences == [client_id]
+        and claims.get("azp", client_id) == client_id
+        and bool(nonce and isinstance(got, str))
+        and secrets.compare_digest(str(got).encode(), str(nonce).encode())
+    )
 
 
 SOUND: dict[str, Callable[..., Any]] = {
@@ -147,6 +163,7 @@ SOUND: dict[str, Callable[..., Any]] = {
         check_redirect_uri,
         check_pkce,
         check_response_type,
+        check_grant_type,
         allowed_scope,
         code_single_use,
         validate_access_token,

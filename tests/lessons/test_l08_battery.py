@@ -12,12 +12,11 @@ import jwt
 import pytest
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 
-from labapp.engine.errors import DefenseBreached, WrongAnswer
+from labapp.engine.errors import DefenseBreached
 from labapp.engine.grading import run_item
 from labapp.engine.lab import Lab, start
 from labapp.lessons.l08_oauth import LESSON, verifier
 from labapp.lessons.l08_oauth.battery import CHECKS, HINTS
-from labapp.lessons.l08_oauth.quiz import SCENARIOS
 from tests.lessons import l08_policy as policy
 from tests.lessons.test_hints import steps_code
 
@@ -44,8 +43,11 @@ def test_the_lesson_wires_its_battery() -> None:
         "login-csrf",
         "implicit-flow",
         "nonce",
+        "implicit-token",
+        "password-grant",
+        "id-token-audience",
     ]
-    assert LESSON.flag_names == tuple(ATTACK_IDS)
+    assert LESSON.flag_names == tuple(ATTACK_IDS[:9])
     assert [c.id for c in LESSON.checks] == [c.id for c in CHECKS]
 
 
@@ -68,6 +70,16 @@ def test_deny_everything_is_not_a_defense(lab: Lab) -> None:
         lab.grade()
     failed = {row.id for row in caught.value.report.failures}
     assert {"login", "consent", "client-credentials"} <= failed
+    assert not failed & set(ATTACK_IDS)
+
+
+def test_refusing_every_grant_but_the_code_is_not_a_defense(lab: Lab) -> None:
+    lab.defend(**policy.SOUND)
+    lab.defend(check_grant_type=lambda registered, grant_type: grant_type == "authorization_code")
+    with pytest.raises(DefenseBreached) as caught:
+        lab.grade()
+    failed = {row.id for row in caught.value.report.failures}
+    assert {"refresh", "client-credentials"} <= failed
     assert not failed & set(ATTACK_IDS)
 
 
@@ -182,14 +194,38 @@ def implicit_trusts_claim_of_a_valid_token(
     return claimed or str(userinfo.get("sub"))
 
 
-def nonce_only_when_expected(claims: dict[str, Any], nonce: str | None) -> bool:
+def for_this_client(claims: dict[str, Any], client_id: str) -> bool:
+    """The sound iss/aud/azp part of validate_id_token, for the wrong nonce checks below."""
+    audiences = claims.get("aud")
+    audiences = audiences if isinstance(audiences, list) else [audiences]
+    issuer_ok = claims.get("iss") == verifier.current().issuer
+    return issuer_ok and audiences == [client_id] and claims.get("azp", client_id) == client_id
+
+
+def nonce_only_when_expected(claims: dict[str, Any], nonce: str | None, client_id: str) -> bool:
     """The nonce compared when the flow has one (Authlib's IDToken.validate_nonce)."""
-    return nonce is None or claims.get("nonce") == nonce
+    return for_this_client(claims, client_id) and (nonce is None or claims.get("nonce") == nonce)
 
 
-def nonce_only_present(claims: dict[str, Any], nonce: str | None) -> bool:
+def nonce_only_present(claims: dict[str, Any], nonce: str | None, client_id: str) -> bool:
     """The ID token must carry a nonce, any nonce."""
-    return bool(claims.get("nonce"))
+    return for_this_client(claims, client_id) and bool(claims.get("nonce"))
+
+
+def nonce_but_not_audience(claims: dict[str, Any], nonce: str | None, client_id: str) -> bool:
+    """The nonce required and equal; the audience never looked at ("same issuer, same
+    signature: it is ours")."""
+    return bool(nonce) and claims.get("nonce") == nonce
+
+
+def response_type_as_registered(registered: list[str], response_type: str) -> bool:
+    """Whatever the client's registration lists (photo-spa's still lists token)."""
+    return response_type in registered
+
+
+def grant_type_as_registered(registered: list[str], grant_type: str) -> bool:
+    """Whatever the client's registration lists (photo-spa's still lists password)."""
+    return grant_type in registered
 
 
 WRONG: list[tuple[str, Callable[..., Any], str]] = [
@@ -200,6 +236,9 @@ WRONG: list[tuple[str, Callable[..., Any], str]] = [
     ("implicit_user", implicit_trusts_claim_of_a_valid_token, "implicit-flow"),
     ("validate_id_token", nonce_only_when_expected, "nonce"),
     ("validate_id_token", nonce_only_present, "nonce"),
+    ("validate_id_token", nonce_but_not_audience, "id-token-audience"),
+    ("check_response_type", response_type_as_registered, "implicit-token"),
+    ("check_grant_type", grant_type_as_registered, "password-grant"),
     ("validate_access_token", aud_but_not_typ, "token-audience"),
     ("validate_access_token", typ_but_not_aud, "token-audience"),
     ("check_pkce", pkce_only_if_sent, "pkce-missing"),
@@ -268,7 +307,7 @@ def test_an_inverted_single_use_fails_code_reuse_and_the_logins(lab: Lab) -> Non
 # -- flags: only a working exploit reveals one -------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ATTACK_IDS)
+@pytest.mark.parametrize("name", LESSON.flag_names)
 def test_the_steps_hint_earns_the_flag_on_a_fresh_lab(lab: Lab, name: str) -> None:
     nudge, technique, steps = HINTS[name]
     assert "```" not in nudge + technique and "RFC " in technique
@@ -294,50 +333,3 @@ def test_no_flag_for_legitimate_traffic_nor_for_a_refused_exploit(lab: Lab) -> N
     with pytest.raises(Exception):  # noqa: B017, PT011 - the recipe stops somewhere
         exec(compile(steps_code(HINTS["token-audience"][2]), "<steps>", "exec"), namespace)  # noqa: S102
     assert "flag_audience" not in namespace
-
-
-# -- the quiz: choose the scheme that fits the trust model ---------------------------------------
-
-RIGHT_CHOICE = {scenario: scheme for scenario, (_, scheme, _) in SCENARIOS.items()}
-
-
-def test_the_right_schemes_pass_the_quiz(lab: Lab) -> None:
-    report = lab.check_answer("choose-scheme", dict(RIGHT_CHOICE))
-    assert report.passed and [row.id for row in report.rows] == list(SCENARIOS)
-
-
-@pytest.mark.parametrize(
-    ("scenario", "wrong"),
-    [
-        ("first-party-spa", "oauth-code-pkce"),
-        ("partner-server", "api-key"),
-        ("third-party-app", "jwt-session"),
-        ("in-cluster-services", "oauth-client-credentials"),
-        ("public-read-api", "mtls"),
-        ("third-party-app", "oauth"),  # not one of the schemes
-    ],
-)
-def test_a_wrong_scheme_fails_naming_its_scenario(lab: Lab, scenario: str, wrong: str) -> None:
-    with pytest.raises(WrongAnswer) as caught:
-        lab.check_answer("choose-scheme", {**RIGHT_CHOICE, scenario: wrong})
-    assert [row.id for row in caught.value.report.failures] == [scenario]
-    assert scenario in str(caught.value)
-
-
-def test_a_missing_scenario_or_an_unknown_one_fails(lab: Lab) -> None:
-    partial = {k: v for k, v in RIGHT_CHOICE.items() if k != "partner-server"}
-    with pytest.raises(WrongAnswer) as caught:
-        lab.check_answer("choose-scheme", {**partial, "mobile-app": "oauth-code-pkce"})
-    assert [row.id for row in caught.value.report.failures] == ["partner-server", "mobile-app"]
-    with pytest.raises(WrongAnswer, match="format"):
-        lab.check_answer("choose-scheme", "oauth-code-pkce")
-
-
-def test_the_quiz_ladder_cites_the_bcp_and_its_steps_pass(lab: Lab) -> None:
-    nudge, technique, steps = LESSON.all_hints()["choose-scheme"]
-    assert "RFC 9700" in technique and "OWASP" in technique
-    code = steps_code(steps)
-    assert code.strip().endswith('lab.check_answer("choose-scheme", choice)')
-    namespace: dict[str, Any] = {"lab": lab}
-    exec(compile(code, "<steps choose-scheme>", "exec"), namespace)  # noqa: S102
-    assert namespace["choice"] == RIGHT_CHOICE

@@ -48,8 +48,14 @@ def weak_check_pkce(public: bool, code_challenge: str | None, method: str | None
 
 
 def weak_check_response_type(registered: list[str], response_type: str) -> bool:
-    """WEAK on purpose: the implicit flow stays on "for the old single-page app"."""
-    return response_type in ("code", "token")
+    """WEAK on purpose: whatever the registration lists, the implicit flow of the old
+    single-page app included."""
+    return response_type in registered
+
+
+def weak_check_grant_type(registered: list[str], grant_type: str) -> bool:
+    """WEAK on purpose: whatever the registration lists, the password grant included."""
+    return grant_type in registered
 
 
 def weak_allowed_scope(registered: str, requested: str, consented: str | None) -> str:
@@ -98,6 +104,14 @@ HOOKS = (
         ("registered", "response_type"),
         "check_response_type(registered, response_type) -> bool: allow this flow?",
         weak_check_response_type,
+        returns=bool,
+    ),
+    Hook(
+        "check_grant_type",
+        ("registered", "grant_type"),
+        "check_grant_type(registered, grant_type) -> bool: may this client use this grant "
+        "at /token?",
+        weak_check_grant_type,
         returns=bool,
     ),
     Hook(

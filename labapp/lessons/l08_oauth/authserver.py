@@ -95,6 +95,7 @@ class AuthServer:
             grants.CodeGrant, [grants.Challenge(required=False), grants.OIDCCode(self)]
         )
         self.server.register_grant(grants.Implicit)  # reachable if check_response_type allows
+        self.server.register_grant(grants.Password)  # reachable if check_grant_type allows
         self.server.register_grant(grants.RefreshGrant)
         self.server.register_grant(grants.ClientCredentials)
         self.server.register_endpoint(grants.Revocation)

@@ -24,7 +24,7 @@ import httpx
 import jwt
 
 from labapp.engine.grading import Attack, Check, Observed
-from labapp.lessons.l08_oauth.people import RESOURCE_SERVER, SERVICE, SPA
+from labapp.lessons.l08_oauth.people import QUIZ, QUIZ_CALLBACK, RESOURCE_SERVER, SERVICE, SPA
 
 # -- the parties, played over HTTP -------------------------------------------------------------
 
@@ -325,12 +325,12 @@ def share_link(lab: Any, http: httpx.Client, url: str) -> str:
 
 
 def redeem_at(
-    lab: Any, http: httpx.Client, code: str, redirect_uri: str, verifier: str
+    lab: Any, http: httpx.Client, code: str, redirect_uri: str, verifier: str, client: str = SPA
 ) -> httpx.Response:
     data = {
         "grant_type": "authorization_code",
         "code": code,
-        "client_id": SPA,
+        "client_id": client,
         "redirect_uri": redirect_uri,
         "code_verifier": verifier,
     }
@@ -502,6 +502,72 @@ def run_nonce(lab: Any, http: httpx.Client) -> Observed:
             return Observed(True, 200, f"bob's ID token replayed {label}: signed in as bob")
         seen.append(f"{label}: HTTP {answer.status_code}")
     return Observed(False, 401, "; ".join(seen))
+
+
+def run_implicit_token(lab: Any, http: httpx.Client) -> Observed:
+    """RFC 9700 §2.1.2: the implicit grant SHOULD NOT be used. photo-spa's registration
+    still lists ``token``; the server must refuse it anyway, or the access token rides in
+    the URL fragment (history, referrers, a script on the page, an open redirect)."""
+    browser = lab.net.browser("alice")
+    registered = lab.net.clients[SPA]["redirect_uris"][0]
+    browser.get(spa_authorize_url(lab, registered, response_type="token"), stop_before=registered)
+    fragment = parse_qs(urlsplit(browser.url or "").fragment)
+    if "access_token" in fragment:
+        return Observed(True, 302, "response_type=token: an access token in the URL fragment")
+    status = browser.hops[-1].status if browser.hops else 0
+    return Observed(False, status, f"response_type=token refused: {(browser.url or '')[:90]}")
+
+
+def run_password_grant(lab: Any, http: httpx.Client) -> Observed:
+    """RFC 9700 §2.4: the resource owner password credentials grant MUST NOT be used. The
+    app would hold alice's password (and could keep it), and no second factor or consent
+    screen fits in a token request."""
+    answer = http.post(
+        lab.net.issuer + "/token",
+        data={
+            "grant_type": "password",
+            "client_id": SPA,
+            "username": "alice",
+            "password": _password(lab, "alice"),
+            "scope": "photos:read",
+        },
+    )
+    if answer.status_code == 200 and "access_token" in answer.json():
+        return Observed(True, 200, "photo-spa traded alice's password for her access token")
+    return Observed(False, answer.status_code, f"grant_type=password: {answer.text[:90]}")
+
+
+def run_id_token_audience(lab: Any, http: httpx.Client) -> Observed:
+    """OIDC Core §3.1.3.7 step 3: an ID token is for the client its ``aud`` names. The
+    attacker runs quiz-app, another client of the same AS; bob signs in there, with the
+    nonce the attacker took from PrintShop. His ID token (aud quiz-app) then signs the
+    attacker in at PrintShop as bob: signature, expiry and nonce all hold."""
+    with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+        nonce = shop.get("/spa/nonce").json()["nonce"]
+        code_verifier = secrets.token_urlsafe(48)
+        query = {
+            "response_type": "code",
+            "client_id": QUIZ,
+            "redirect_uri": QUIZ_CALLBACK,
+            "scope": "openid profile",
+            "state": secrets.token_urlsafe(12),
+            "nonce": nonce,
+            "code_challenge": s256(code_verifier),
+            "code_challenge_method": "S256",
+        }
+        bob = lab.net.browser("bob")
+        bob.get(lab.net.issuer + "/authorize?" + urlencode(query), stop_before=QUIZ_CALLBACK)
+        code = parse_qs(urlsplit(bob.url or "").query).get("code", [""])[0]
+        tokens = redeem_at(lab, http, code, QUIZ_CALLBACK, code_verifier, client=QUIZ)
+        id_token = tokens.json().get("id_token") if tokens.status_code == 200 else None
+        if id_token is None:
+            return Observed(False, tokens.status_code, "bob's quiz-app sign-in gave no ID token")
+        answer = shop.post("/spa/session", data={"id_token": id_token})
+        prints = shop.get("/prints")
+    who = prints.json().get("shop_user") if prints.status_code == 200 else None
+    if who == "bob":
+        return Observed(True, 200, "bob's ID token for quiz-app signed the attacker in as bob")
+    return Observed(False, answer.status_code, f"quiz-app's ID token: signed in as {who}")
 
 
 # -- the legitimate checks ---------------------------------------------------------------------
@@ -957,6 +1023,37 @@ ATTACKS: tuple[Attack, ...] = (
         run_nonce,
         fix="validate_id_token took an ID token minted for another flow. Require the flow's "
         "nonce (None: refuse) and equality with the token's (OIDC Core §3.1.3.7 step 11).",
+    ),
+    Attack(
+        "implicit-token",
+        "alice's browser asks for photo-spa's response_type=token (still in its registration)",
+        ("The implicit flow puts the access token in the URL (RFC 9700 §2.1.2).",),
+        run_implicit_token,
+        fix="check_response_type allowed response_type=token because the registration lists "
+        "it. Allow only code, and only if registered: the implicit grant puts the token in "
+        "the URL (RFC 9700 §2.1.2).",
+        flag=False,
+    ),
+    Attack(
+        "password-grant",
+        "photo-spa posts alice's username and password to /token (grant_type=password)",
+        ("The client sees the user's password (RFC 9700 §2.4: MUST NOT be used).",),
+        run_password_grant,
+        fix="check_grant_type allowed grant_type=password because the registration lists it. "
+        "Refuse the password grant whatever a registration says (RFC 9700 §2.4), keep the "
+        "registered others.",
+        flag=False,
+    ),
+    Attack(
+        "id-token-audience",
+        "bob's ID token from another app of the same AS (aud quiz-app), with PrintShop's "
+        "nonce, posted to PrintShop's /spa/session",
+        ("An ID token is for the client its aud names (OIDC Core §3.1.3.7 step 3).",),
+        run_id_token_audience,
+        fix="validate_id_token took an ID token minted for another client. Require aud to "
+        "name client_id and nothing else, azp (if present) to be client_id, iss to be "
+        "lab.net.issuer (OIDC Core §3.1.3.7 steps 2-3).",
+        flag=False,
     ),
 )
 

@@ -41,8 +41,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from labapp.engine.spec import Hook
-from labapp.lessons.l08_oauth import people
+from labapp.lessons.l08_oauth import people, verifier
 from labapp.lessons.l08_oauth.adapter import read_form
+from labapp.lessons.l08_oauth.verifier import Verifier
 
 if TYPE_CHECKING:
     from labapp.engine.spec import LabState
@@ -66,8 +67,8 @@ def weak_allow_next(url: str) -> bool:
     return True
 
 
-def weak_validate_id_token(claims: dict[str, Any], nonce: str | None) -> bool:
-    """WEAK on purpose: signature, iss, aud and exp hold (PrintShop checked them): "enough"."""
+def weak_validate_id_token(claims: dict[str, Any], nonce: str | None, client_id: str) -> bool:
+    """WEAK on purpose: "the signature holds, so our authorization server made it for us"."""
     return True
 
 
@@ -105,10 +106,11 @@ CLIENT_HOOKS = (
     ),
     Hook(
         "validate_id_token",
-        ("claims", "nonce"),
-        "validate_id_token(claims, nonce) -> bool: PrintShop accepts this ID token? claims "
-        "passed the signature, iss, aud and exp checks; nonce is the one this browser's "
-        "flow sent (None if it started none)",
+        ("claims", "nonce", "client_id"),
+        "validate_id_token(claims, nonce, client_id) -> bool: PrintShop accepts this ID "
+        "token? claims passed the signature (the AS's JWKS) and exp checks only; nonce is "
+        "the one this browser's flow sent (None if it started none); client_id the "
+        "PrintShop client the sign-in was for (the issuer: lab.net.issuer)",
         weak_validate_id_token,
         returns=bool,
     ),
@@ -124,7 +126,11 @@ class Wiring:
     client_id: str
     client_secret: str
     redirect_uri: str
-    signing_key: Any  # (token) -> the issuer's public key that signed it
+    known: Verifier  # the issuer and its keys (verifier.CURRENT while a hook decides)
+
+    def signing_key(self, token: str) -> Any:
+        """The issuer's public key that signed ``token``."""
+        return self.known.signing_key(token)
 
 
 @dataclass
@@ -184,12 +190,12 @@ class PrintShop:
 
     def start(self, sid: str, session: Session, purpose: str, next_url: str) -> str:
         """A new flow: its authorize URL; the verifier and nonce stay here, server-side."""
-        verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+        code_verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
         with self._oauth() as oauth:
             url, state = oauth.create_authorization_url(
-                self._wired().issuer + "/authorize", code_verifier=verifier, nonce=nonce
+                self._wired().issuer + "/authorize", code_verifier=code_verifier, nonce=nonce
             )
-        self.flows[state] = Flow(state, verifier, nonce, purpose, next_url, sid)
+        self.flows[state] = Flow(state, code_verifier, nonce, purpose, next_url, sid)
         session.pending = state
         return url
 
@@ -204,17 +210,16 @@ class PrintShop:
             )
         return dict(token)
 
-    def id_claims(self, id_token: str, audience: str | None = None) -> dict[str, Any]:
-        """OIDC Core §3.1.3.7: signature by the issuer's key, iss, aud, exp. The nonce is
-        the ``validate_id_token`` hook's to check."""
+    def id_claims(self, id_token: str) -> dict[str, Any]:
+        """OIDC Core §3.1.3.7 steps 6 and 9: the signature by the issuer's key (RS256 only)
+        and the expiry. ``iss``, ``aud``, ``azp`` and ``nonce`` are the ``validate_id_token``
+        hook's to check."""
         w = self._wired()
         return jwt.decode(
             id_token,
             w.signing_key(id_token),
             algorithms=["RS256"],
-            audience=audience or w.client_id,
-            issuer=w.issuer,
-            options={"require": ["exp", "iat", "sub"]},
+            options={"require": ["exp", "iat", "sub", "iss", "aud"], "verify_aud": False},
         )
 
     def photos(self, access_token: str) -> httpx.Response:
@@ -301,7 +306,8 @@ def create_app(state: LabState) -> FastAPI:
         except Exception as error:  # the AS's refusal, or an ID token that does not hold
             reason = html.escape(type(error).__name__)
             return _with_cookie(_page("Sign-in failed", f"<p>{reason}</p>", 400), sid)
-        if not await state.call("validate_id_token", claims, flow.nonce):
+        verifier.CURRENT.set(shop._wired().known)  # the issuer, for the hook's iss check
+        if not await state.call("validate_id_token", claims, flow.nonce, people.WEB_APP):
             return _with_cookie(_page("Sign-in failed", "<p>ID token refused</p>", 400), sid)
         if flow.sid != sid:  # finished in a browser that did not start it: login CSRF
             session.earned.append("login-csrf")
@@ -387,10 +393,11 @@ def create_app(state: LabState) -> FastAPI:
         if "id_token" in form:  # signed in with an ID token of photo-spa
             expected, session.nonce = session.nonce, None  # one sign-in per nonce
             try:
-                claims = shop.id_claims(str(form["id_token"]), people.SPA)
+                claims = shop.id_claims(str(form["id_token"]))
             except Exception:  # noqa: BLE001 - any flaw: not signed in
                 return _with_cookie(_page("Refused", "<p>Bad ID token.</p>", 401), sid)
-            ok = await state.call("validate_id_token", claims, expected)
+            verifier.CURRENT.set(shop._wired().known)
+            ok = await state.call("validate_id_token", claims, expected, people.SPA)
             user = str(claims["sub"]) if ok else None
             if user and (expected is None or claims.get("nonce") != expected):
                 earned.append("nonce")  # an ID token of another flow, replayed
@@ -411,7 +418,7 @@ def create_app(state: LabState) -> FastAPI:
 
 
 def wire(
-    app: FastAPI, issuer: str, api_url: str, client_url: str, clients: dict, keys: Any
+    app: FastAPI, issuer: str, api_url: str, client_url: str, clients: dict, known: Verifier
 ) -> None:
     """Tell the shop where the AS and the API are, and its own registration."""
     me = clients[people.WEB_APP]
@@ -421,5 +428,5 @@ def wire(
         client_id=me["client_id"],
         client_secret=me["client_secret"],
         redirect_uri=client_url.rstrip("/") + CALLBACK_PATH,
-        signing_key=keys,
+        known=known,
     )

@@ -140,6 +140,20 @@ class Implicit(grants.ImplicitGrant):
     is reachable (RFC 9700 §2.1.2 says it should not be)."""
 
 
+class Password(grants.ResourceOwnerPasswordCredentialsGrant):
+    """``grant_type=password``: registered so that ``check_grant_type`` decides whether it is
+    reachable (RFC 9700 §2.4: it MUST NOT be used). Public clients may try it too: a
+    password grant is exactly what an app that cannot keep a secret should never get."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+
+    def authenticate_user(self, username: str, password: str) -> Any:
+        user = _auth(self).records.users.get(username)
+        if user is None or not secrets.compare_digest(user.password.encode(), password.encode()):
+            return None
+        return user
+
+
 class ClientCredentials(grants.ClientCredentialsGrant):
     pass  # scope filtered by Client.get_allowed_scope, as for every grant
 

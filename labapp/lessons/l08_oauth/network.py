@@ -86,7 +86,7 @@ class Network:
                     self.api_url,
                     self.client_url,
                     self.clients,
-                    self.signing_key,
+                    self.verifier,
                 )
         except BaseException:
             self.stop()

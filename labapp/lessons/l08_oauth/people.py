@@ -11,6 +11,8 @@ import secrets
 from labapp.lessons.l08_oauth.records import Client, User
 
 WEB_APP, SPA, SERVICE, RESOURCE_SERVER = "photo-shop", "photo-spa", "print-service", "photos-api"
+QUIZ = "quiz-app"
+QUIZ_CALLBACK = "https://quiz.example.test/callback"  # never fetched: the attacker reads the hop
 
 
 def users() -> list[User]:
@@ -33,14 +35,16 @@ def clients(client_url: str) -> list[Client]:
             ["code"],
             "client_secret_basic",
         ),
-        # A public single-page app: no secret it could keep, so PKCE carries the flow.
+        # A public single-page app: no secret it could keep, so PKCE carries the flow. Its
+        # registration still lists what its first version used (the implicit flow, the
+        # password grant): a registration is a record, not a policy.
         Client(
             SPA,
             None,
             [f"{base}/spa/callback"],
             "openid profile photos:read photos:write",
-            ["authorization_code", "refresh_token"],
-            ["code"],
+            ["authorization_code", "refresh_token", "password"],
+            ["code", "token"],
             "none",
         ),
         # A service that calls the API as itself (client credentials, RFC 6749 §4.4).
@@ -52,6 +56,17 @@ def clients(client_url: str) -> list[Client]:
             ["client_credentials"],
             [],
             "client_secret_basic",
+        ),
+        # Someone else's app, registered at the same AS like any other: its users' ID
+        # tokens name it (aud), never PrintShop.
+        Client(
+            QUIZ,
+            None,
+            [QUIZ_CALLBACK],
+            "openid profile",
+            ["authorization_code"],
+            ["code"],
+            "none",
         ),
         # The photos API itself, registered only to introspect tokens (RFC 7662 §2.1).
         Client(

@@ -88,7 +88,7 @@ class Client(ClientMixin):
         return self.decide("check_response_type", list(self.response_types), response_type)
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in self.grant_types
+        return self.decide("check_grant_type", list(self.grant_types), grant_type)
 
 
 @dataclass
