@@ -6,21 +6,22 @@ place (a hook each, of the same name); ``lab.defend(name=fn)`` plugs in a learne
 tests plug in these. An :class:`~labapp.lessons.l08_oauth.authserver.AuthServer` made outside
 a lab is given :data:`SOUND` as its ``decisions``. Each attack of the lesson targets one of them:
 
-- :func:`check_redirect_uri`: attacks 1 and 2 (loose matching, RFC 9700 §4.1);
-- :func:`check_pkce`: attack 4 (no PKCE, or ``plain``; RFC 9700 §2.1.1, §4.8);
-- :func:`check_response_type`: attack 5 (the implicit flow; RFC 9700 §2.1.2);
-- :func:`allowed_scope`: attack 8 (scope escalation; RFC 9700 §2.3);
-- :func:`code_single_use`: attack 9 (a code redeemed twice; RFC 6749 §4.1.2);
-- :func:`validate_access_token`: attack 6 (the photos API takes an ID token, or a token
-  for another audience; RFC 9700 §2.3, RFC 9068 §4).
+Each battery row (the notebook's row ids) that targets one of them:
+
+- :func:`check_redirect_uri`: ``redirect-uri``, ``open-redirect`` (RFC 9700 §4.1);
+- :func:`check_pkce`: ``pkce-missing`` (RFC 9700 §2.1.1, ASVS 5.0 V10.4.6);
+- :func:`check_response_type`: ``implicit-token`` (RFC 9700 §2.1.2, ASVS 5.0 V10.4.4);
+- :func:`check_grant_type`: ``password-grant`` (RFC 9700 §2.4);
+- :func:`allowed_scope`: ``scope-escalation`` (RFC 9700 §2.3);
+- :func:`code_single_use`: ``code-reuse`` (RFC 6749 §4.1.2, RFC 9700 §4.2.4);
+- :func:`validate_access_token`: ``token-audience`` (RFC 9068 §4, RFC 9700 §2.3).
 
 PrintShop's (the client's) own decisions:
 
-- :func:`check_state`: attack 3 (login CSRF, forced account linking; RFC 9700 §4.7);
-- :func:`allow_next`: attack 2 (the open redirect a loose redirect_uri chains; §4.11.1);
-- :func:`implicit_user`: attack 5 (the implicit flow's posted user; RFC 9700 §2.1.2);
-- :func:`validate_id_token`: attack 7 (an ID token of another flow replayed; OIDC Core
-  §3.1.3.7 step 11, RFC 9700 §4.5.3.2).
+- :func:`check_state`: ``login-csrf`` (RFC 9700 §4.7);
+- :func:`allow_next`: ``open-redirect`` (RFC 9700 §4.11.1);
+- :func:`implicit_user`: ``implicit-flow`` (OIDC Core §5.3);
+- :func:`validate_id_token`: ``nonce``, ``id-token-audience`` (OIDC Core §3.1.3.7).
 """
 
 from __future__ import annotations

@@ -333,3 +333,15 @@ def test_no_flag_for_legitimate_traffic_nor_for_a_refused_exploit(lab: Lab) -> N
     with pytest.raises(Exception):  # noqa: B017, PT011 - the recipe stops somewhere
         exec(compile(steps_code(HINTS["token-audience"][2]), "<steps>", "exec"), namespace)  # noqa: S102
     assert "flag_audience" not in namespace
+
+
+def test_the_logout_row_fails_when_the_shop_keeps_its_tokens_alive(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labapp.lessons.l08_oauth.client import PrintShop
+
+    logout = next(c for c in LESSON.checks if c.id == "logout")
+    assert run_item(lab, logout).passed
+    monkeypatch.setattr(PrintShop, "revoke", lambda self, tokens: None)
+    row = run_item(lab, logout)
+    assert not row.passed and "1 of the shop's 1 tokens still active" in row.observed

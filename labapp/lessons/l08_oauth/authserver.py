@@ -314,8 +314,9 @@ def create_app(auth: AuthServer) -> FastAPI:
             "auth_time": int(time.time()),
         }
         response = RedirectResponse(next_url, status_code=303)
-        # No Secure flag: the lab speaks plain HTTP on loopback (RFC 9700 §2.6 allows it
-        # there only). HttpOnly and SameSite=Lax keep scripts and cross-site posts out.
+        # No Secure flag: the lab speaks plain HTTP on loopback, a deviation a real AS must
+        # not make (TLS everywhere, lesson 07). HttpOnly and SameSite=Lax keep scripts and
+        # cross-site posts out.
         response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", path="/")
         return response
 

@@ -24,7 +24,14 @@ import httpx
 import jwt
 
 from labapp.engine.grading import Attack, Check, Observed
-from labapp.lessons.l08_oauth.people import QUIZ, QUIZ_CALLBACK, RESOURCE_SERVER, SERVICE, SPA
+from labapp.lessons.l08_oauth.people import (
+    QUIZ,
+    QUIZ_CALLBACK,
+    RESOURCE_SERVER,
+    SERVICE,
+    SPA,
+    WEB_APP,
+)
 
 # -- the parties, played over HTTP -------------------------------------------------------------
 
@@ -594,6 +601,28 @@ def check_shop_link(lab: Any, http: httpx.Client) -> Observed:
     )
 
 
+def check_logout(lab: Any, http: httpx.Client) -> Observed:
+    """alice signs in at PrintShop, then out: her shop session ends, and the tokens the
+    shop held for her are revoked at the AS (judged on the AS's records, not on a page)."""
+    records = lab.net.auth.records
+    before = {id(t) for t in records.tokens}
+    browser = lab.net.browser("alice")
+    if browser.get(lab.net.client_url + "/prints").status_code != 200:
+        return Observed(False, browser.hops[-1].status, "alice could not sign in at PrintShop")
+    held = [t for t in records.tokens if id(t) not in before and t.client_id == WEB_APP]
+    answer = browser.post(lab.net.client_url + "/logout", {})
+    browser.get(lab.net.client_url + "/prints", stop_before=lab.net.issuer)
+    active = [t for t in held if not t.is_revoked()]
+    signed_out = (browser.url or "").startswith(lab.net.issuer)
+    ok = bool(held) and not active and signed_out
+    return Observed(
+        ok,
+        answer.status_code,
+        f"after logout: {len(active)} of the shop's {len(held)} tokens still active, "
+        f"/prints {'asks to sign in' if signed_out else 'still open'}",
+    )
+
+
 def check_spa_id_token(lab: Any, http: httpx.Client) -> Observed:
     with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
         nonce = shop.get("/spa/nonce").json()["nonce"]
@@ -715,7 +744,7 @@ HINTS: dict[str, tuple[str, ...]] = {
     "pkce-missing": (
         "photo-spa is a public client: it has no secret. What else, at the token endpoint, "
         "proves that the one redeeming a code is the one who asked for it?",
-        "Authorization code injection (RFC 9700 §4.5, §2.1.1; RFC 7636): start a flow for "
+        "Authorization code interception (RFC 7636 §1; RFC 9700 §2.1.1, §4.5): start a flow for "
         "photo-spa without code_challenge (or with code_challenge_method=plain), let alice "
         "log in, then redeem the code from the callback as the interceptor: no "
         "code_verifier (or the challenge you saw in the URL).",
@@ -777,9 +806,9 @@ lab.check_flag("scope-escalation", flag_scope)
     "code-reuse": (
         "The client's token request timed out, so it sends the same code again. Should that "
         "work, and what becomes of the tokens of the first try?",
-        "Code replay (RFC 6749 §4.1.2, RFC 9700 §4.5): a code is single use; a second use "
-        "must fail and should revoke what the first issued. Do one code + PKCE login as "
-        "photo-spa and post the same token request twice.",
+        "Code replay (RFC 6749 §4.1.2, RFC 9700 §4.2.4): a code is single use; a second "
+        "use must fail and should (when possible) revoke what the first issued. Do one "
+        "code + PKCE login as photo-spa and post the same token request twice.",
         "```python\n"
         + _LOGIN
         + """import base64, hashlib
@@ -949,7 +978,8 @@ ATTACKS: tuple[Attack, ...] = (
         HINTS["pkce-missing"],
         run_pkce_missing,
         fix="check_pkce let an authorization request through without S256 PKCE. Refuse a "
-        "missing code_challenge (every client, RFC 9700 §2.1.1) and any method but S256: "
+        "missing code_challenge (every client: RFC 9700 §2.1.1 makes it a MUST for public "
+        "clients, ASVS 5.0 V10.4.6 asks it of all) and any method but S256: "
         "plain puts the verifier in the URL.",
     ),
     Attack(
@@ -960,7 +990,8 @@ ATTACKS: tuple[Attack, ...] = (
         run_token_audience,
         fix="validate_access_token took a token that is not an access token for this API. "
         "Require typ at+jwt (jwt.get_unverified_header), audience=lab.net.audience and "
-        "issuer=lab.net.issuer in jwt.decode, algorithms=['RS256'] (RFC 9068 §4).",
+        "issuer=lab.net.issuer in jwt.decode (RFC 9068 §4), algorithms=['RS256'] (the lab's "
+        "allowlist, RFC 8725 §3.1) and the route's scope (RFC 9700 §2.3).",
     ),
     Attack(
         "scope-escalation",
@@ -995,9 +1026,9 @@ ATTACKS: tuple[Attack, ...] = (
         "bob's token (implicit) or code sent through PrintShop's /next?url= to the attacker",
         HINTS["open-redirect"],
         run_open_redirect,
-        fix="allow_next let /next send the browser off PrintShop. Allow only a local path: "
-        "one leading slash, not '//' nor a backslash, no scheme or userinfo (RFC 9700 "
-        "§4.11.1).",
+        fix="allow_next let /next send the browser off PrintShop, and clients MUST NOT "
+        "expose open redirectors (RFC 9700 §4.11.1). This lab's allowlist: a local path "
+        "only, one leading slash, not '//' nor a backslash, no scheme or userinfo.",
     ),
     Attack(
         "login-csrf",
@@ -1014,7 +1045,8 @@ ATTACKS: tuple[Attack, ...] = (
         HINTS["implicit-flow"],
         run_implicit_flow,
         fix="implicit_user believed the user the page posted. Sign in the token's owner as "
-        "the authorization server's /userinfo names it, or nobody (RFC 9700 §2.1.2).",
+        "the authorization server's /userinfo names it, or nobody (OIDC Core §5.3: the "
+        "UserInfo response's sub is the user; a page's word is not).",
     ),
     Attack(
         "nonce",
@@ -1022,26 +1054,33 @@ ATTACKS: tuple[Attack, ...] = (
         HINTS["nonce"],
         run_nonce,
         fix="validate_id_token took an ID token minted for another flow. Require the flow's "
-        "nonce (None: refuse) and equality with the token's (OIDC Core §3.1.3.7 step 11).",
+        "nonce and equality with the token's (OIDC Core §3.1.3.7 step 11); a flow with no "
+        "nonce (None) accepts none, this lab's stricter rule.",
     ),
     Attack(
         "implicit-token",
         "alice's browser asks for photo-spa's response_type=token (still in its registration)",
-        ("The implicit flow puts the access token in the URL (RFC 9700 §2.1.2).",),
+        (
+            "The implicit flow puts the access token in the URL (RFC 9700 §2.1.2; ASVS 5.0 "
+            "V10.4.4).",
+        ),
         run_implicit_token,
         fix="check_response_type allowed response_type=token because the registration lists "
-        "it. Allow only code, and only if registered: the implicit grant puts the token in "
-        "the URL (RFC 9700 §2.1.2).",
+        "it. Allow only code, and only if registered: clients SHOULD NOT use the implicit "
+        "grant (RFC 9700 §2.1.2) and ASVS 5.0 V10.4.4 says 'token' must no longer be used.",
         flag=False,
     ),
     Attack(
         "password-grant",
         "photo-spa posts alice's username and password to /token (grant_type=password)",
-        ("The client sees the user's password (RFC 9700 §2.4: MUST NOT be used).",),
+        (
+            "The client sees the user's password (RFC 9700 §2.4: MUST NOT be used; ASVS 5.0 "
+            "V10.4.4).",
+        ),
         run_password_grant,
         fix="check_grant_type allowed grant_type=password because the registration lists it. "
-        "Refuse the password grant whatever a registration says (RFC 9700 §2.4), keep the "
-        "registered others.",
+        "Refuse the password grant whatever a registration says (RFC 9700 §2.4: MUST NOT be "
+        "used; ASVS 5.0 V10.4.4), keep the registered others.",
         flag=False,
     ),
     Attack(
@@ -1096,6 +1135,11 @@ CHECKS: tuple[Check, ...] = (
         "shop-link",
         "alice links her photo account at PrintShop with a proper state",
         check_shop_link,
+    ),
+    Check(
+        "logout",
+        "alice signs out of PrintShop: the session ends and the shop's tokens are revoked",
+        check_logout,
     ),
     Check(
         "spa-id-token",

@@ -11,6 +11,7 @@ Routes (on ``lab.net.client_url``):
   linked to the shop account already signed in;
 - ``GET /prints``: the photos the shop would print, fetched with the user's access token
   (the linked account's, if one is linked);
+- ``POST /logout``: signs out, revoking the session's tokens at the AS (RFC 7009);
 - ``GET /next?url=``: where to go after a step ("continue shopping"), with the rest of
   its query carried along;
 - ``GET /spa/callback`` and ``POST /spa/session``: the shop's old single-page app
@@ -222,6 +223,18 @@ class PrintShop:
             options={"require": ["exp", "iat", "sub", "iss", "aud"], "verify_aud": False},
         )
 
+    def revoke(self, tokens: dict[str, Any]) -> None:
+        """RFC 7009: hand the session's tokens back, refresh token first (revoking it may
+        end its access tokens too, §2.1), as a client does when its user signs out."""
+        w = self._wired()
+        for kind in ("refresh_token", "access_token"):
+            if tokens.get(kind):
+                self.http.post(
+                    w.issuer + "/revoke",
+                    data={"token": tokens[kind], "token_type_hint": kind},
+                    auth=(w.client_id, w.client_secret),
+                )
+
     def photos(self, access_token: str) -> httpx.Response:
         return self.http.get(
             self._wired().api_url + "/photos",
@@ -336,6 +349,16 @@ def create_app(state: LabState) -> FastAPI:
             return JSONResponse({"detail": "the photos API refused the shop"}, status_code=502)
         body["prints"] = answer.json().get("photos", [])
         return _with_cookie(JSONResponse(body), sid)
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        # Signing out ends the shop's session and revokes what it held: a token copied
+        # from this session (a log, a backup) is worth nothing afterwards.
+        sid, session = shop.session(request)
+        for held in (session.tokens, (session.linked or {}).get("tokens") or {}):
+            await run_in_threadpool(shop.revoke, held)
+        shop.sessions.pop(sid, None)
+        return RedirectResponse("/", status_code=303)
 
     @app.get("/next")
     async def next_step(request: Request, url: str = "/") -> Response:
