@@ -65,7 +65,8 @@ def check_pkce(public: bool, code_challenge: str | None, method: str | None) -> 
 
 
 def check_response_type(registered: list[str], response_type: str) -> bool:
-    """Only the authorization code flow (RFC 9700 §2.1.2: no implicit, no hybrid)."""
+    """Only the authorization code flow, and only if registered: no implicit flow (RFC 9700
+    §2.1.2: clients SHOULD NOT use it; ASVS 5.0 V10.4.4: 'token' must no longer be used)."""
     return response_type == "code" and response_type in registered
 
 
@@ -97,9 +98,10 @@ def validate_access_token(token: str, required_scope: str) -> dict[str, Any] | N
     """The claims of an access token minted for *this* API and carrying the scope, or None.
 
     RFC 9068 §4: the header's ``typ`` is ``at+jwt`` (an ID token's is ``JWT``: refused), the
-    signature is the issuer's (RS256 only), ``iss`` is the issuer, ``aud`` names this API
-    (a token for another API or a client is refused), the RFC 9068 claims are all there, and
-    the route's scope is among the granted ones.
+    signature is the issuer's, ``iss`` is the issuer, ``aud`` names this API (a token for
+    another API or a client is refused), ``exp`` not passed; the claims RFC 9068 §2.2 lists
+    are all there; RS256 only (the lab's allowlist, RFC 8725 §3.1); the route's scope is
+    among the granted ones (RFC 9700 §2.3).
     """
     known = verifier.current()
     try:

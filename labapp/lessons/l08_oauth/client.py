@@ -223,6 +223,20 @@ class PrintShop:
             options={"require": ["exp", "iat", "sub", "iss", "aud"], "verify_aud": False},
         )
 
+    def issued_to(self, access_token: str) -> str | None:
+        """The client an access token of this AS was issued to (its RFC 9068 ``client_id``),
+        or None when it is not one."""
+        try:
+            claims = jwt.decode(
+                access_token,
+                self._wired().signing_key(access_token),
+                algorithms=["RS256"],
+                options={"verify_aud": False},
+            )
+        except (jwt.PyJWTError, KeyError):
+            return None
+        return str(claims.get("client_id")) if claims.get("client_id") else None
+
     def revoke(self, tokens: dict[str, Any]) -> None:
         """RFC 7009: hand the session's tokens back, refresh token first (revoking it may
         end its access tokens too, §2.1), as a client does when its user signs out."""
@@ -425,6 +439,11 @@ def create_app(state: LabState) -> FastAPI:
             if user and (expected is None or claims.get("nonce") != expected):
                 earned.append("nonce")  # an ID token of another flow, replayed
         else:
+            if token and shop.issued_to(token) != people.SPA:
+                # Not this app's token (another app's, for the same user: RFC 9700 §4.6):
+                # /userinfo would still name its user. Not a hook: the lesson's hook is
+                # about whom to believe, and no answer to that may sign in with this token.
+                return _with_cookie(_page("Refused", "<p>Not this app's token.</p>", 401), sid)
             claimed = str(form["sub"]) if "sub" in form else None
             info = await run_in_threadpool(shop.userinfo, token) if token else None
             user = await state.call("implicit_user", claimed, info)

@@ -196,7 +196,8 @@ class Introspection(IntrospectionEndpoint):
         return self.server.lab.records.find_token(token_string)
 
     def check_permission(self, token: Token, client: Any, request: Any) -> bool:
-        # A resource server, or the client the token was issued to (RFC 7662 §4).
+        # A resource server (RFC 7662 §4: only callers the AS knows), or the client the
+        # token was issued to (the lab's choice: a client may ask about its own tokens).
         return client.may_introspect or token.check_client(client)
 
     def introspect_token(self, token: Token) -> dict[str, Any]:

@@ -59,7 +59,7 @@ SCENARIOS: dict[str, Scenario] = {
         "oauth-client-credentials",
         "a machine of another organisation acting for itself: registered as a client, it "
         "trades its credential for short-lived, scoped tokens you can revoke (RFC 6749 §4.4; "
-        "RFC 9700 §2.3, §4.14; RFC 7009) instead of holding a long-lived shared secret that "
+        "RFC 9700 §2.3; RFC 7009) instead of holding a long-lived shared secret that "
         "opens everything",
         (
             Idea(
@@ -396,7 +396,7 @@ HINTS: tuple[str, ...] = (
     "the ID token says who logged in, the other party keeps the password, the MFA and the "
     "leavers. A machine of another organisation acting for itself, no user: the client "
     "credentials grant (RFC 6749 §4.4), short-lived, scoped, revocable tokens instead of a "
-    "long-lived shared secret (RFC 9700 §2.3, §4.14; RFC 7009). Your own workloads with "
+    "long-lived shared secret (RFC 9700 §2.3; RFC 7009). Your own workloads with "
     "certificates from a CA you run: mutual TLS, whose private key never travels, so nothing "
     "can be replayed (lesson 07; RFC 8705 binds tokens to it, RFC 9700 §2.2.1). One party "
     "that holds the accounts and serves the API: its own short-lived signed tokens (lesson "
