@@ -182,3 +182,27 @@ def test_a_hook_that_raises_is_a_named_500_not_a_hang(lab: Lab) -> None:
     _, url = extended_redirect(lab)
     answer = httpx.get(url, timeout=10)
     assert answer.status_code == 500 and "check_redirect_uri" in answer.json()["detail"]
+
+
+def test_the_authorization_server_audits_its_decisions_and_no_secret(lab: Lab) -> None:
+    """Every sign-in, authorization and token decision is a row of lab.audit(); a refused
+    code reuse is a deny with its error; a mistyped name is not logged; no password, code
+    or token is ever in a row."""
+    from labapp.engine.grading import run_item
+
+    lab.defend(**policy.SOUND)
+    with httpx.Client(base_url=lab.url, timeout=10) as http:
+        http.post("/login", data={"username": "alice", "password": "wrong", "next": ""})
+        typed = password(lab, "bob")  # bob's password typed into the username box
+        http.post("/login", data={"username": typed, "password": "x", "next": ""})
+    reuse = next(a for a in LESSON.attacks if a.id == "code-reuse")
+    assert run_item(lab, reuse).passed
+    rows = [(r["actor"], r["action"], r["decision"], r["reason"]) for r in lab.audit()]
+    assert ("alice", "POST /login", "deny", "wrong username or password") in rows
+    assert ("unknown user", "POST /login", "deny", "wrong username or password") in rows
+    assert ("alice", "POST /authorize", "allow", "code issued") in rows
+    assert ("photo-spa", "POST /token", "allow", "authorization_code: tokens issued") in rows
+    refused = ("photo-spa (claimed)", "POST /token", "deny", "authorization_code: invalid_grant")
+    assert refused in rows
+    text = str(lab.audit())
+    assert typed not in text and all(u["password"] not in text for u in lab.users)

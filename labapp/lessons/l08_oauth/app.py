@@ -153,7 +153,7 @@ def seed(state: LabState) -> None:
 def create_app(state: LabState) -> FastAPI:
     """The authorization server; its clients are registered by :func:`network`."""
     users = [User(u["username"], u["name"], u["email"], u["password"]) for u in state.users]
-    auth = authserver.AuthServer(users, [], call=state.call)
+    auth = authserver.AuthServer(users, [], call=state.call, audit=state.store.audit)
     _reveal_token_flags(state, auth)
     app = authserver.create_app(auth)
     app.state.auth = auth

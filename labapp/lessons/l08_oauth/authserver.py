@@ -18,12 +18,14 @@ which are the lesson's answer and so never ship in the package).
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
+import json
 import secrets
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.util import scope_to_list
@@ -74,11 +76,14 @@ class AuthServer:
         audience: str = API_AUDIENCE,
         call: Callable[..., Coroutine[Any, Any, Any]] | None = None,
         decisions: dict[str, Callable[..., Any]] | None = None,
+        audit: Callable[[str, str, str, str, str], None] | None = None,
     ):
         if (call is None) == (decisions is None):
             raise TypeError("AuthServer needs either call= (a lab's hooks) or decisions=")
         self.call = call  # async (hook name, *args) -> decision, on the serving loop
         self.decisions = decisions or {}
+        # (actor, action, resource, decision, reason): the lab's audit log; never a secret
+        self.audit = audit or (lambda *row: None)
         self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, once it runs
         self.records = Records(users, clients, self.decide)
         self.audience = audience
@@ -198,6 +203,40 @@ def _with_iss(response: Response, issuer: str) -> Response:
     return response
 
 
+def outcome(response: Response) -> tuple[str, str]:
+    """allow or deny, and why, read from what the AS answered: an error code or what was
+    issued, never the code or token itself."""
+    location = response.headers.get("location", "")
+    if location:
+        parts = urlsplit(location)
+        params = dict(parse_qsl(parts.query)) | dict(parse_qsl(parts.fragment))
+        if "error" in params:
+            return "deny", params["error"]
+        if "access_token" in params:
+            return "allow", "token issued in the URL (implicit)"
+        return "allow", "code issued" if "code" in params else "redirect"
+    if response.status_code >= 400:
+        try:
+            error = str(json.loads(bytes(response.body)).get("error", ""))
+        except (ValueError, AttributeError):
+            error = ""
+        return "deny", error or f"HTTP {response.status_code}"
+    return "allow", "ok"
+
+
+def claimed_client(req: Any) -> str:
+    """Who a refused token request said it was (its form's client_id, or HTTP Basic's user):
+    a claim only, so the log says so."""
+    claimed = str(req.form.get("client_id", ""))
+    scheme, _, value = str(req.headers.get("authorization", "")).partition(" ")
+    if not claimed and scheme.lower() == "basic":
+        try:
+            claimed = unquote(base64.b64decode(value).decode().partition(":")[0])
+        except (ValueError, UnicodeDecodeError):
+            claimed = ""
+    return f"{claimed[:64]} (claimed)" if claimed else "unauthenticated client"
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}",
@@ -256,6 +295,7 @@ def create_app(auth: AuthServer) -> FastAPI:
     async def authorize(request: Request) -> Response:
         req = await snapshot(request)
         user, session = auth.session_user(request)
+        client_id = str(request.query_params.get("client_id", ""))[:64] or "no client"
 
         def work() -> Response:
             # Validate the client and redirect_uri *before* any page: a bad redirect_uri
@@ -263,7 +303,10 @@ def create_app(auth: AuthServer) -> FastAPI:
             try:
                 grant = server.get_consent_grant(request=req, end_user=user)
             except OAuth2Error as error:
-                return _with_iss(server.handle_error_response(req, error), auth.issuer)
+                refused = _with_iss(server.handle_error_response(req, error), auth.issuer)
+                who = user.id if user else "anonymous"
+                auth.audit(who, "GET /authorize", client_id, "deny", outcome(refused)[1])
+                return refused
             here = f"{request.url.path}?{request.url.query}"
             if user is None or session is None:
                 return login_page(here)
@@ -290,11 +333,17 @@ def create_app(auth: AuthServer) -> FastAPI:
             try:
                 grant = server.get_consent_grant(request=req, end_user=user)
             except OAuth2Error as error:
-                return _with_iss(server.handle_error_response(req, error), auth.issuer)
-            response = server.create_authorization_response(
-                request=req, grant_user=user if allowed else None, grant=grant
+                refused = _with_iss(server.handle_error_response(req, error), auth.issuer)
+                auth.audit(user.id, "POST /authorize", "consent", "deny", outcome(refused)[1])
+                return refused
+            response = _with_iss(
+                server.create_authorization_response(
+                    request=req, grant_user=user if allowed else None, grant=grant
+                ),
+                auth.issuer,
             )
-            return _with_iss(response, auth.issuer)
+            auth.audit(user.id, "POST /authorize", grant.client.client_id, *outcome(response))
+            return response
 
         return await run_in_threadpool(work)
 
@@ -304,9 +353,15 @@ def create_app(auth: AuthServer) -> FastAPI:
         next_url = str(form.get("next", ""))
         if not next_url.startswith("/authorize?"):  # no open redirect from our own login
             next_url = "/authorize?"
-        user = auth.records.login(str(form.get("username", "")), str(form.get("password", "")))
+        name = str(form.get("username", ""))
+        user = auth.records.login(name, str(form.get("password", "")))
         if user is None:
+            # The name only if it is a user's: a password typed into the wrong box must not
+            # land in the log (OWASP Logging Cheat Sheet, data to exclude).
+            who = name if name in auth.records.users else "unknown user"
+            auth.audit(who, "POST /login", "session", "deny", "wrong username or password")
             return login_page(next_url, "Wrong username or password.")
+        auth.audit(user.id, "POST /login", "session", "allow", "signed in")
         sid = secrets.token_urlsafe(32)
         auth.sessions[sid] = {
             "user": user.id,
@@ -323,8 +378,17 @@ def create_app(auth: AuthServer) -> FastAPI:
     async def endpoint(request: Request, name: str | None) -> Response:
         req = await snapshot(request)
         if name is None:
-            return await run_in_threadpool(server.create_token_response, req)
-        return await run_in_threadpool(server.create_endpoint_response, name, req)
+            response = await run_in_threadpool(server.create_token_response, req)
+        else:
+            response = await run_in_threadpool(server.create_endpoint_response, name, req)
+        client = getattr(req, "client", None)
+        actor = client.client_id if client is not None else claimed_client(req)
+        decision, why = outcome(response)
+        if name is None:
+            grant_type = str(req.form.get("grant_type", ""))[:40]
+            why = f"{grant_type}: {'tokens issued' if decision == 'allow' else why}"
+        auth.audit(actor, f"POST {request.url.path}", name or "token", decision, why)
+        return response
 
     @app.post("/token")
     async def token(request: Request) -> Response:
@@ -352,12 +416,14 @@ def create_app(auth: AuthServer) -> FastAPI:
             or record.user_id is None
             or "openid" not in (scope_to_list(record.scope) or [])
         ):
+            auth.audit("anonymous", "GET /userinfo", "userinfo", "deny", "invalid_token")
             return JSONResponse(
                 {"error": "invalid_token"},
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         user = auth.records.users[record.user_id]
+        auth.audit(user.id, "GET /userinfo", record.client_id, "allow", "token active")
         return JSONResponse(dict(auth.user_info(user, record.scope)))
 
     return app
