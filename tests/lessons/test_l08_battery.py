@@ -218,6 +218,57 @@ def nonce_but_not_audience(claims: dict[str, Any], nonce: str | None, client_id:
     return bool(nonce) and claims.get("nonce") == nonce
 
 
+def id_token_audience_among_others(
+    claims: dict[str, Any], nonce: str | None, client_id: str
+) -> bool:
+    """This client anywhere in aud: an untrusted second audience passes."""
+    audiences = claims.get("aud")
+    audiences = audiences if isinstance(audiences, list) else [audiences]
+    issuer_ok = claims.get("iss") == verifier.current().issuer
+    return issuer_ok and client_id in audiences and bool(nonce) and claims.get("nonce") == nonce
+
+
+def id_token_without_azp(claims: dict[str, Any], nonce: str | None, client_id: str) -> bool:
+    """iss, a sole aud and the nonce checked; azp never read."""
+    audiences = claims.get("aud")
+    audiences = audiences if isinstance(audiences, list) else [audiences]
+    issuer_ok = claims.get("iss") == verifier.current().issuer
+    return issuer_ok and audiences == [client_id] and bool(nonce) and claims.get("nonce") == nonce
+
+
+def id_token_without_issuer(claims: dict[str, Any], nonce: str | None, client_id: str) -> bool:
+    """aud, azp and nonce checked; "the signature is our AS's, so iss must be too"."""
+    audiences = claims.get("aud")
+    audiences = audiences if isinstance(audiences, list) else [audiences]
+    same_client = audiences == [client_id] and claims.get("azp", client_id) == client_id
+    return same_client and bool(nonce) and claims.get("nonce") == nonce
+
+
+def access_token_without_scope(token: str, required_scope: str) -> dict[str, Any] | None:
+    """typ, signature, issuer and audience checked; the route's scope never looked at."""
+    known = verifier.current()
+    try:
+        if jwt.get_unverified_header(token).get("typ") != "at+jwt":
+            return None
+        return jwt.decode(
+            token,
+            known.signing_key(token),
+            algorithms=["RS256"],
+            audience=known.audience,
+            issuer=known.issuer,
+        )
+    except (jwt.PyJWTError, KeyError):
+        return None
+
+
+def scope_empty_consent_as_none(registered: str, requested: str, consented: str | None) -> str:
+    """`if consented:` where `is not None` was meant: a consent to nothing counts as none."""
+    keep = set(registered.split())
+    if consented:
+        keep &= set(consented.split())
+    return " ".join(s for s in requested.split() if s in keep)
+
+
 def response_type_as_registered(registered: list[str], response_type: str) -> bool:
     """Whatever the client's registration lists (photo-spa's still lists token)."""
     return response_type in registered
@@ -237,6 +288,11 @@ WRONG: list[tuple[str, Callable[..., Any], str]] = [
     ("validate_id_token", nonce_only_when_expected, "nonce"),
     ("validate_id_token", nonce_only_present, "nonce"),
     ("validate_id_token", nonce_but_not_audience, "id-token-audience"),
+    ("validate_id_token", id_token_audience_among_others, "id-token-audience"),
+    ("validate_id_token", id_token_without_azp, "id-token-audience"),
+    ("validate_id_token", id_token_without_issuer, "id-token-audience"),
+    ("validate_access_token", access_token_without_scope, "token-audience"),
+    ("allowed_scope", scope_empty_consent_as_none, "scope-escalation"),
     ("check_response_type", response_type_as_registered, "implicit-token"),
     ("check_grant_type", grant_type_as_registered, "password-grant"),
     ("validate_access_token", aud_but_not_typ, "token-audience"),

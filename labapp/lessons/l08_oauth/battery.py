@@ -255,7 +255,24 @@ def run_token_audience(lab: Any, http: httpx.Client) -> Observed:
         if answer.status_code == 200:
             return Observed(True, 200, f"GET /photos took {label}")
         refused.append(f"{label}: {answer.status_code}")
+    reader = _service_token(lab, http, "photos:read")
+    if reader:  # the right API, the wrong scope for the route
+        answer = photos(lab, http, reader, "POST")
+        if answer.status_code < 300:
+            return Observed(True, answer.status_code, "POST /photos took a photos:read token")
+        refused.append(f"a photos:read token on POST: {answer.status_code}")
     return Observed(False, 401, "refused " + "; ".join(refused))
+
+
+def _service_token(lab: Any, http: httpx.Client, scope: str) -> str | None:
+    """print-service's client-credentials access token for ``scope``."""
+    service = lab.net.clients[SERVICE]
+    answer = http.post(
+        lab.net.issuer + "/token",
+        auth=(service["client_id"], service["client_secret"]),
+        data={"grant_type": "client_credentials", "scope": scope},
+    )
+    return answer.json().get("access_token") if answer.status_code == 200 else None
 
 
 def run_scope_escalation(lab: Any, http: httpx.Client) -> Observed:
@@ -280,6 +297,12 @@ def run_scope_escalation(lab: Any, http: httpx.Client) -> Observed:
     if scopes is not None and "photos:write" in scopes:
         return Observed(True, 200, "alice unticked photos:write, and the token has it anyway")
     seen.append(f"unconsented photos:write: {detail}, granted {sorted(scopes or [])}")
+    http.cookies.clear()
+    tokens, detail = spa_login(lab, http, asked, keep=set())
+    scopes = granted(tokens)
+    if scopes:  # alice unticked every box: an empty consent is a consent to nothing
+        return Observed(True, 200, f"alice consented to nothing, the token has {sorted(scopes)}")
+    seen.append(f"consent to nothing: granted {sorted(scopes or [])}")
     return Observed(False, 400, "; ".join(seen))
 
 
@@ -522,7 +545,8 @@ def run_implicit_token(lab: Any, http: httpx.Client) -> Observed:
     if "access_token" in fragment:
         return Observed(True, 302, "response_type=token: an access token in the URL fragment")
     status = browser.hops[-1].status if browser.hops else 0
-    return Observed(False, status, f"response_type=token refused: {(browser.url or '')[:90]}")
+    error = parse_qs(urlsplit(browser.url or "").query).get("error", ["no token"])[0]
+    return Observed(False, status, f"response_type=token refused: error={error}")
 
 
 def run_password_grant(lab: Any, http: httpx.Client) -> Observed:
@@ -541,7 +565,12 @@ def run_password_grant(lab: Any, http: httpx.Client) -> Observed:
     )
     if answer.status_code == 200 and "access_token" in answer.json():
         return Observed(True, 200, "photo-spa traded alice's password for her access token")
-    return Observed(False, answer.status_code, f"grant_type=password: {answer.text[:90]}")
+    error = (
+        answer.json().get("error")
+        if answer.headers.get("content-type", "").startswith("application/json")
+        else None
+    )
+    return Observed(False, answer.status_code, f"grant_type=password refused: error={error}")
 
 
 def run_id_token_audience(lab: Any, http: httpx.Client) -> Observed:
@@ -574,7 +603,25 @@ def run_id_token_audience(lab: Any, http: httpx.Client) -> Observed:
     who = prints.json().get("shop_user") if prints.status_code == 200 else None
     if who == "bob":
         return Observed(True, 200, "bob's ID token for quiz-app signed the attacker in as bob")
-    return Observed(False, answer.status_code, f"quiz-app's ID token: signed in as {who}")
+    seen = [f"quiz-app's: HTTP {answer.status_code}"]
+    # ID tokens other deployments issue, signed with this AS's key: one more audience
+    # (untrusted), azp naming another client, another issuer (OIDC Core §3.1.3.7 steps 2-5)
+    for label, change in (
+        ("aud [photo-spa, quiz-app]", {"aud": [SPA, QUIZ]}),
+        ("azp quiz-app", {"azp": QUIZ}),
+        ("iss another issuer", {"iss": "https://login.example.test"}),
+    ):
+        with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+            nonce = shop.get("/spa/nonce").json()["nonce"]
+            now = int(time.time())
+            claims = {"iss": lab.net.issuer, "sub": "bob", "aud": SPA, "iat": now}
+            claims |= {"exp": now + 300, "nonce": nonce, **change}
+            answer = shop.post("/spa/session", data={"id_token": _mint(lab, claims, "JWT")})
+            prints = shop.get("/prints")
+        if prints.status_code == 200 and prints.json().get("shop_user") == "bob":
+            return Observed(True, 200, f"an ID token with {label} signed the attacker in as bob")
+        seen.append(f"{label}: HTTP {answer.status_code}")
+    return Observed(False, 401, "refused " + "; ".join(seen))
 
 
 # -- the legitimate checks ---------------------------------------------------------------------
@@ -1002,6 +1049,7 @@ ATTACKS: tuple[Attack, ...] = (
         fix="allowed_scope granted more than registered ∩ requested ∩ consented. Keep the "
         "requested scopes that are registered and, once consented is not None, consented "
         "too (RFC 9700 §2.3).",
+        expected="no scope beyond registered ∩ requested ∩ consented",
     ),
     Attack(
         "code-reuse",
@@ -1047,6 +1095,7 @@ ATTACKS: tuple[Attack, ...] = (
         fix="implicit_user believed the user the page posted. Sign in the token's owner as "
         "the authorization server's /userinfo names it, or nobody (OIDC Core §5.3: the "
         "UserInfo response's sub is the user; a page's word is not).",
+        expected="signed in as the token's owner (alice), or refused",
     ),
     Attack(
         "nonce",
@@ -1069,6 +1118,7 @@ ATTACKS: tuple[Attack, ...] = (
         "it. Allow only code, and only if registered: clients SHOULD NOT use the implicit "
         "grant (RFC 9700 §2.1.2) and ASVS 5.0 V10.4.4 says 'token' must no longer be used.",
         flag=False,
+        expected="an error redirect, no token in the URL",
     ),
     Attack(
         "password-grant",
