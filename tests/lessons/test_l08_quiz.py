@@ -172,6 +172,22 @@ def test_a_reason_that_covers_half_the_rubric_asks_the_missing_question(
         ("admin-tool", "No SSO and no other party: short lived sessions signed with its key."),
         ("b2b-platform", "SSO via each customer's IdPs; they deprovision leavers centrally."),
         ("b2b-platform", "Their identity providers hold the passwords; they keep control."),
+        # plain English a newcomer wrote in the lesson's walkthrough
+        (
+            "mobile-app",
+            "Google and Apple hold the users' accounts and tell our app who logged "
+            "in; the app can't keep a client secret, so PKCE proves the code is its own.",
+        ),
+        (
+            "service-to-service",
+            "Both services have certificates; a captured request has "
+            "nothing to reuse, the key that proves identity stays on each service.",
+        ),
+        (
+            "b2b-platform",
+            "Employees sign in with their company's identity provider; when "
+            "someone quits, the company removes them there and they are out of our app too.",
+        ),
     ],
 )
 def test_a_reason_in_other_words_passes(scenario: str, reason: str) -> None:

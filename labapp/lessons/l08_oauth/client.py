@@ -336,8 +336,8 @@ def create_app(state: LabState) -> FastAPI:
         verifier.CURRENT.set(shop._wired().known)  # the issuer, for the hook's iss check
         if not await state.call("validate_id_token", claims, flow.nonce, people.WEB_APP):
             return _with_cookie(_page("Sign-in failed", "<p>ID token refused</p>", 400), sid)
-        if flow.sid != sid:  # finished in a browser that did not start it: login CSRF
-            session.earned.append("login-csrf")
+        if flow.sid != sid and flow.purpose == "link" and session.user is not None:
+            session.earned.append("login-csrf")  # another browser's link flow, finished here
         sub = str(claims["sub"])
         state.store.audit(sub, f"GET {CALLBACK_PATH}", "printshop", "allow", flow.purpose)
         if flow.purpose == "link" and session.user is not None:
@@ -390,8 +390,10 @@ def create_app(state: LabState) -> FastAPI:
         # Not a hook: the lesson's point is that a client's origin always has pages like
         # this, so the authorization server must match redirect URIs exactly.
         form = await read_form(request) or FormData()
+        if not form.get("url"):
+            return JSONResponse({"detail": "send the page to share as a form field: url"}, 400)
         slug = secrets.token_urlsafe(6)
-        shop.shares[slug] = str(form.get("url", "/"))
+        shop.shares[slug] = str(form["url"])
         return JSONResponse({"link": f"/s/{slug}"}, status_code=201)
 
     @app.get("/s/{slug}")

@@ -49,6 +49,8 @@ class Scenario:
 _OTHER_PARTY_LOGIN = (  # the account is held by someone else, and OIDC says who logged in
     "id token", "oidc", "openid", "federat*", "sso", "single sign on", "idp*",
     "identity provider*", "login provider*", "password*", "never see*", "never handle*",
+    "google", "apple", "microsoft", "hold* the account*", "hold* their account*",
+    "accounts live", "who logged in", "who they are", "tell* us who", "tell* our app",
 )  # fmt: skip
 
 SCENARIOS: dict[str, Scenario] = {
@@ -119,9 +121,11 @@ SCENARIOS: dict[str, Scenario] = {
                  "both services", "each service", "spiffe", "mesh"),
             ),
             Idea(
-                "If a request between them were captured, what could an attacker reuse, and "
-                "where does the key that proves identity stay?",
+                "If someone recorded the traffic between them, what could they use again, and "
+                "where does each service's proof of identity live?",
                 ("no bearer", "not a bearer", "replay*", "never leave*", "never sent",
+                 "reuse*", "re use", "stays", "stay on", "copy", "copied", "sniff*",
+                 "eavesdrop*", "handshake",
                  "never travel*", "never cross*", "private key*", "no shared secret",
                  "no secret to", "nothing to leak", "nothing to steal", "stolen",
                  "possession", "sender constrain*", "bound to", "8705"),
@@ -192,13 +196,14 @@ SCENARIOS: dict[str, Scenario] = {
         (
             Idea(
                 "Who holds these employees' accounts, and what does your platform receive that "
-                "says who logged in?",
+                "names the person signing in?",
                 _OTHER_PARTY_LOGIN,
             ),
             Idea(
-                "When an employee quits a customer company, where is their access ended, and "
-                "who decides how they must log in?",
+                "When someone stops working at a customer company, where is their access "
+                "ended, and who decides how they must log in?",
                 ("leaver*", "leav* the company", "leav* their company", "left the company",
+                 "quit*", "leaves", "remov*", "delet*", "two factor", "in charge",
                  "left their company", "offboard*", "deprovision*", "disabl*", "switch* off",
                  "turn* off", "one place", "central*", "mfa", "multi factor", "2fa",
                  "second factor", "conditional access", "polic*", "control*", "lifecycle"),
