@@ -178,6 +178,15 @@ def _mint(lab: Any, claims: dict[str, Any], typ: str) -> str:
     return jwt.encode(claims, pem, "RS256", headers={"kid": key.kid, "typ": typ})
 
 
+def _forge(lab: Any, claims: dict[str, Any]) -> str:
+    """A token signed with a key the attacker made, under the AS's ``kid``."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    own = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    headers = {"kid": lab.net.auth.key.kid, "typ": "at+jwt"}
+    return jwt.encode(claims, own, "RS256", headers=headers)
+
+
 # -- the attacks -------------------------------------------------------------------------------
 
 
@@ -245,6 +254,17 @@ def run_token_audience(lab: Any, http: httpx.Client) -> Observed:
                 },
                 "JWT",
             ),
+        ),
+    ]
+    genuine = {**access, "jti": uuid.uuid4().hex, "iat": now}
+    candidates += [
+        (
+            "an access token for photos-api from another issuer (iss login.example.test)",
+            _mint(lab, {**genuine, "iss": "https://login.example.test"}, "at+jwt"),
+        ),
+        (
+            "an access token for photos-api signed with the attacker's own key (the AS's kid)",
+            _forge(lab, genuine),
         ),
     ]
     refused = []

@@ -121,6 +121,8 @@ class Network:
                 "client_secret": c.client_secret,
                 "redirect_uris": list(c.redirect_uris),
                 "scope": c.scope,
+                "grant_types": list(c.grant_types),
+                "response_types": list(c.response_types),
                 "public": c.public,
             }
             for cid, c in self.auth.records.clients.items()
