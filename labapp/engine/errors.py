@@ -72,23 +72,35 @@ class WrongFlag(LabError, AssertionError):
     """
 
 
-class WrongAnswer(LabError, AssertionError):
-    """Raised by ``Lab.check_answer`` when a quiz answer has wrong rows; carries the report."""
+class _Graded(LabError, AssertionError):
+    """A failed grade that carries its report; its message lists every failing row.
 
-    def __init__(self, message: str, report: Report) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-class DefenseBreached(LabError, AssertionError):
-    """Raised by ``Lab.grade`` when any attack gets through or a legitimate check fails.
-
-    Carries the full :class:`~labapp.engine.grading.Report`; its message lists every failing row.
+    When the notebook has just shown the report (``shown``), IPython renders the error as
+    one line naming the failing rows instead of the rows and hints a second time; the
+    message itself (what ``str()``, nbval and ``labapp grade`` read) stays complete.
     """
 
     def __init__(self, message: str, report: Report) -> None:
         super().__init__(message)
         self.report = report
+        self.shown = False
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for an exception's display
+        if not self.shown:
+            return [f"{type(self).__name__}: {self}"]
+        failed = ", ".join(row.id for row in self.report.failures)
+        return [f"{type(self).__name__}: {self.report.summary()}; failing: {failed} (see above)"]
+
+
+class WrongAnswer(_Graded):
+    """Raised by ``Lab.check_answer`` when a quiz answer has wrong rows; carries the report."""
+
+
+class DefenseBreached(_Graded):
+    """Raised by ``Lab.grade`` when any attack gets through or a legitimate check fails.
+
+    Carries the full :class:`~labapp.engine.grading.Report`; its message lists every failing row.
+    """
 
 
 class GradingError(LabError, ValueError):

@@ -83,12 +83,15 @@ def _in_notebook() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
-def _show(obj: Any) -> None:
-    """Display a report in the notebook before an exception hides it behind a traceback."""
+def _show(obj: Any) -> bool:
+    """Display a report in the notebook before an exception hides it behind a traceback;
+    True when it was shown."""
     if _in_notebook():
         from IPython.display import display
 
         display(obj)
+        return True
+    return False
 
 
 class Lab:
@@ -257,8 +260,9 @@ class Lab:
                 "grade() was interrupted: nothing was graded. Run the cell again."
             ) from None
         if not report.passed:
-            _show(report)
-            raise DefenseBreached(report.breach_message(), report)
+            breach = DefenseBreached(report.breach_message(), report)
+            breach.shown = _show(report)
+            raise breach
         if self.lesson.hooks:
             self._record(self.lesson.id, DEFEND)
         return report
@@ -294,8 +298,9 @@ class Lab:
             raise UnknownExercise(f"lesson {self.lesson.id} has no quiz {name!r}; quizzes: {valid}")
         report = Report(f"{self.lesson.id} {name}", quizzes[name].grade(self, answer))
         if not report.passed:
-            _show(report)
-            raise WrongAnswer(report.breach_message(), report)
+            wrong = WrongAnswer(report.breach_message(), report)
+            wrong.shown = _show(report)
+            raise wrong
         self._record(self.lesson.id, name)
         return report
 

@@ -138,3 +138,22 @@ def test_a_crash_on_the_way_to_a_breach_keeps_the_rows_own_advice(lab01: Lab) ->
         lab01, _attack(lambda lab, http: Observed(False, http.get("/x").status_code))
     )
     assert "deny by default" not in blocked.hint
+
+
+def test_a_shown_report_is_not_repeated_by_the_error_but_its_message_stays_whole() -> None:
+    """In a notebook the report is displayed, then IPython renders the error in one line;
+    str() (what nbval and labapp grade read) keeps every failing row and hint."""
+    from labapp.engine.errors import DefenseBreached
+
+    rows = [
+        Row("attack", "sniff", "d", "blocked (4xx)", "got through", False, "fix it"),
+        Row("legit", "login", "d", "works (2xx)", "worked", True, ""),
+    ]
+    report = Report("07 defense", rows)
+    breach = DefenseBreached(report.breach_message(), report)
+    assert "hint: fix it" in str(breach)
+    assert breach._render_traceback_() == [f"DefenseBreached: {breach}"]  # not shown: all
+    breach.shown = True
+    (line,) = breach._render_traceback_()
+    assert line == "DefenseBreached: 07 defense: 1/2 checks passed; failing: sniff (see above)"
+    assert "hint: fix it" in str(breach)
