@@ -127,7 +127,9 @@ def check_state(expected: str | None, received: str | None) -> bool:
     """The callback's state is the one *this* browser's session sent (RFC 9700 §4.7.1,
     RFC 6749 §10.12). Required on both sides: a session that started no flow accepts no
     callback, which is exactly the login-CSRF victim's case."""
-    return bool(expected and received) and secrets.compare_digest(str(expected), str(received))
+    return bool(expected and received) and secrets.compare_digest(
+        str(expected).encode(), str(received).encode()
+    )
 
 
 def allow_next(url: str) -> bool:

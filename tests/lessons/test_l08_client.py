@@ -110,7 +110,7 @@ def test_printshop_callback_takes_a_foreign_state_only_with_the_weak_hook(lab: L
 def test_another_apps_access_token_signs_nobody_in_at_the_old_app(lab: Lab) -> None:
     """bob's access token from quiz-app (another client of the AS): /userinfo names bob, so
     an implicit_user that believes /userinfo would sign the attacker in as bob. PrintShop
-    refuses a token not issued to photo-spa before any hook is asked (RFC 9700 §4.6)."""
+    refuses a token not issued to photo-spa before any hook is asked (RFC 6749 §10.16)."""
     import httpx
 
     from labapp.lessons.l08_oauth.battery import redeem_at, s256
@@ -140,3 +140,5 @@ def test_another_apps_access_token_signs_nobody_in_at_the_old_app(lab: Lab) -> N
         answer = shop.post("/spa/session", data={"access_token": token["access_token"]})
         assert answer.status_code == 401 and "Not this app" in answer.text
         assert shop.get("/prints", follow_redirects=False).status_code == 303
+    denied = [(r["action"], r["reason"]) for r in lab.audit("deny")]
+    assert ("POST /spa/session", "access token of another app") in denied

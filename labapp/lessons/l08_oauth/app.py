@@ -195,8 +195,8 @@ def _reveal_token_flags(state: LabState, auth: authserver.AuthServer) -> None:
         save(token, request)
         if earned:
             token["flag"] = state.flag(earned[0])
-            if len(earned) > 1:
-                token["flags"] = {name: state.flag(name) for name in earned}
+            if len(earned) > 1:  # a string: the implicit grant puts it in a URL fragment
+                token["flags"] = " ".join(state.flag(name) for name in earned)
 
     auth.save_token = save_token  # type: ignore[method-assign]
 

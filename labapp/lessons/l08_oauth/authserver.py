@@ -21,13 +21,14 @@ import asyncio
 import base64
 import html
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oidc.core import UserInfo
 from fastapi import FastAPI, Request
@@ -48,6 +49,14 @@ from labapp.lessons.l08_oauth.records import ACCESS_TOKEN_SECONDS, Client, Recor
 API_AUDIENCE = "photos-api"
 SCOPES = ["openid", "profile", "email", "photos:read", "photos:write"]
 SESSION_COOKIE = "as_session"
+# RFC 6749 Appendix A.3 (response_type: names of letters, digits and "_") and A.6
+# (redirect_uri: a URI, RFC 3986's characters only). Authlib 1.9 writes these two request
+# parameters into error descriptions, and raises ValueError (a 500) on a description with a
+# character RFC 6749 §4.1.2.1 does not allow there: a quote, a backslash, any non-ASCII.
+SYNTAX = {
+    "response_type": re.compile(r"[A-Za-z0-9_]+(?: [A-Za-z0-9_]+)*"),
+    "redirect_uri": re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+"),
+}
 
 
 class LabAuthorizationServer(StarletteAuthorizationServer):
@@ -57,6 +66,14 @@ class LabAuthorizationServer(StarletteAuthorizationServer):
 
     def query_client(self, client_id: str) -> Client | None:
         return self.lab.records.clients.get(client_id)
+
+    def get_authorization_grant(self, request: Any) -> Any:
+        # Refused before Authlib quotes them in an error it cannot build (see SYNTAX).
+        for name, syntax in SYNTAX.items():
+            value = request.payload.data.get(name)
+            if value and not syntax.fullmatch(value):
+                raise InvalidRequestError(f"{name} is malformed (RFC 6749 Appendix A)")
+        return super().get_authorization_grant(request)
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         self.lab.save_token(token, request)
@@ -323,7 +340,7 @@ def create_app(auth: AuthServer) -> FastAPI:
         form = req.form
         if user is None or session is None:
             return _page("Sign in first", "<p>Your session has ended.</p>", 401)
-        if not secrets.compare_digest(str(form.get("csrf", "")), session["csrf"]):
+        if not secrets.compare_digest(str(form.get("csrf", "")).encode(), session["csrf"].encode()):
             return _page("Forbidden", "<p>This consent form was not ours.</p>", 403)
         allowed = form.get("decision") == "allow"
         req.consented_scope = " ".join(str(s) for s in form.getlist("consented_scope"))

@@ -28,10 +28,11 @@ link made in another browser finish in this one while ``check_state`` waves it t
 from __future__ import annotations
 
 import html
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 import jwt
@@ -53,6 +54,7 @@ SESSION_COOKIE = "shop_session"
 CALLBACK_PATH = "/shop/callback"
 SPA_CALLBACK_PATH = "/spa/callback"
 LOGIN_SCOPE = "openid profile photos:read"
+BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1: what an access token looks like
 
 
 # -- the shop's weak defaults (its hooks; the lesson's HOOKS include them) ---------------------
@@ -263,6 +265,11 @@ class PrintShop:
         return answer.json() if answer.status_code == 200 else None
 
 
+def _refused(state: LabState, action: str, reason: str) -> None:
+    """PrintShop's refusals go to the lab's audit log beside its sign-ins."""
+    state.store.audit("anonymous", action, "printshop", "deny", reason)
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>{body}",
@@ -320,6 +327,7 @@ def create_app(state: LabState) -> FastAPI:
             return _page("Sign-in cancelled", f"<p>{html.escape(params['error'])}</p>", 400)
         received = params.get("state")
         if not await state.call("check_state", session.pending, received):
+            _refused(state, f"GET {CALLBACK_PATH}", "state not this browser's")
             return _with_cookie(
                 _page("Refused", "<p>This sign-in was not started here.</p>", 403), sid
             )
@@ -332,9 +340,11 @@ def create_app(state: LabState) -> FastAPI:
             claims = shop.id_claims(str(tokens.get("id_token", "")))
         except Exception as error:  # the AS's refusal, or an ID token that does not hold
             reason = html.escape(type(error).__name__)
+            _refused(state, f"GET {CALLBACK_PATH}", f"sign-in failed: {type(error).__name__}")
             return _with_cookie(_page("Sign-in failed", f"<p>{reason}</p>", 400), sid)
         verifier.CURRENT.set(shop._wired().known)  # the issuer, for the hook's iss check
         if not await state.call("validate_id_token", claims, flow.nonce, people.WEB_APP):
+            _refused(state, f"GET {CALLBACK_PATH}", "ID token refused")
             return _with_cookie(_page("Sign-in failed", "<p>ID token refused</p>", 400), sid)
         if flow.sid != sid and flow.purpose == "link" and session.user is not None:
             session.earned.append("login-csrf")  # another browser's link flow, finished here
@@ -359,8 +369,9 @@ def create_app(state: LabState) -> FastAPI:
         if not access_token:  # signed in by ID token alone: nothing to print yet
             return _with_cookie(JSONResponse({**body, "prints": []}), sid)
         answer = await run_in_threadpool(shop.photos, str(access_token))
-        if answer.status_code != 200:
-            return JSONResponse({"detail": "the photos API refused the shop"}, status_code=502)
+        if answer.status_code != 200:  # expired, revoked, or without photos:read: sign in again
+            body["detail"] = "the photos API refused this session's access token"
+            return _with_cookie(JSONResponse({**body, "prints": []}, status_code=401), sid)
         body["prints"] = answer.json().get("photos", [])
         return _with_cookie(JSONResponse(body), sid)
 
@@ -377,7 +388,12 @@ def create_app(state: LabState) -> FastAPI:
     @app.get("/next")
     async def next_step(request: Request, url: str = "/") -> Response:
         if not await state.call("allow_next", url):
+            _refused(state, "GET /next", "not a page of ours")
             return _page("Refused", "<p>That page is not ours.</p>", 400)
+        here = urlsplit(str(request.url))
+        there = urlsplit(urljoin(str(request.url), url))
+        if (there.netloc, there.path) == (here.netloc, here.path):  # "", "#x", "?a=b": a loop
+            return _page("Refused", "<p>That is this page.</p>", 400)
         # "Campaign parameters survive the hop": the rest of the query goes along.
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "url"]
         if rest:
@@ -427,6 +443,8 @@ def create_app(state: LabState) -> FastAPI:
         sid, session = shop.session(request)
         form = await read_form(request) or FormData()
         token = str(form.get("access_token", ""))
+        if token and not BEARER.fullmatch(token):  # it would go into an Authorization header
+            return _with_cookie(_page("Refused", "<p>That is not an access token.</p>", 400), sid)
         tokens: dict[str, Any] = {"access_token": token} if token else {}
         earned = []
         if "id_token" in form:  # signed in with an ID token of photo-spa
@@ -434,6 +452,7 @@ def create_app(state: LabState) -> FastAPI:
             try:
                 claims = shop.id_claims(str(form["id_token"]))
             except Exception:  # noqa: BLE001 - any flaw: not signed in
+                _refused(state, "POST /spa/session", "ID token signature or expiry")
                 return _with_cookie(_page("Refused", "<p>Bad ID token.</p>", 401), sid)
             verifier.CURRENT.set(shop._wired().known)
             ok = await state.call("validate_id_token", claims, expected, people.SPA)
@@ -442,9 +461,10 @@ def create_app(state: LabState) -> FastAPI:
                 earned.append("nonce")  # an ID token of another flow, replayed
         else:
             if token and shop.issued_to(token) != people.SPA:
-                # Not this app's token (another app's, for the same user: RFC 9700 §4.6):
+                # Not this app's token (another app's, for the same user: RFC 6749 §10.16):
                 # /userinfo would still name its user. Not a hook: the lesson's hook is
                 # about whom to believe, and no answer to that may sign in with this token.
+                _refused(state, "POST /spa/session", "access token of another app")
                 return _with_cookie(_page("Refused", "<p>Not this app's token.</p>", 401), sid)
             claimed = str(form["sub"]) if "sub" in form else None
             info = await run_in_threadpool(shop.userinfo, token) if token else None
@@ -452,6 +472,7 @@ def create_app(state: LabState) -> FastAPI:
             if user and (info is None or str(info.get("sub")) != user):
                 earned.append("implicit-flow")  # signed in as someone the token is not
         if not user:
+            _refused(state, "POST /spa/session", "no user to sign in")
             return _with_cookie(_page("Refused", "<p>Who are you?</p>", 401), sid)
         state.store.audit(user, "POST /spa/session", "printshop", "allow", "implicit")
         session.user, session.tokens, session.linked = user, tokens, None
