@@ -12,7 +12,7 @@ TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
 
 @functools.cache
-def _default_tls() -> ssl.SSLContext:
+def default_tls() -> ssl.SSLContext:
     # httpx builds a fresh SSL context (loading the system CA bundle, ~18 ms) for every
     # client, even one that only speaks plain HTTP to loopback. Build it once.
     return ssl.create_default_context()
@@ -24,7 +24,7 @@ def lab_client(base_url: str, **options: Any) -> httpx.Client:
     No keep-alive: after a 500 uvicorn closes the connection, and a pooled client would
     then fail the *next*, unrelated request with ReadError and blame the wrong thing.
     """
-    options.setdefault("verify", _default_tls())
+    options.setdefault("verify", default_tls())
     return httpx.Client(
         base_url=base_url,
         timeout=TIMEOUT,

@@ -12,6 +12,7 @@ come with ``lab.victim``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import secrets
@@ -22,8 +23,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from labapp.engine.grading import Attack, Check, Observed
+from labapp.engine.http import lab_client
 from labapp.lessons.l08_oauth.people import (
     QUIZ,
     QUIZ_CALLBACK,
@@ -178,13 +181,15 @@ def _mint(lab: Any, claims: dict[str, Any], typ: str) -> str:
     return jwt.encode(claims, pem, "RS256", headers={"kid": key.kid, "typ": typ})
 
 
+@functools.cache
+def _attackers_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)  # ~100 ms: once
+
+
 def _forge(lab: Any, claims: dict[str, Any]) -> str:
     """A token signed with a key the attacker made, under the AS's ``kid``."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    own = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     headers = {"kid": lab.net.auth.key.kid, "typ": "at+jwt"}
-    return jwt.encode(claims, own, "RS256", headers=headers)
+    return jwt.encode(claims, _attackers_key(), "RS256", headers=headers)
 
 
 # -- the attacks -------------------------------------------------------------------------------
@@ -510,7 +515,7 @@ def run_implicit_flow(lab: Any, http: httpx.Client) -> Observed:
     OAuth implicit flow": the old app posts the fragment's token *and the user it names*;
     PrintShop signs in whoever is named, with the attacker's own valid token."""
     token = _own_token(lab, http, "alice")
-    with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+    with lab_client(lab.net.client_url) as shop:
         answer = shop.post("/spa/session", data={"access_token": token, "sub": "bob"})
         prints = shop.get("/prints")
     who = prints.json().get("shop_user") if prints.status_code == 200 else None
@@ -542,7 +547,7 @@ def run_nonce(lab: Any, http: httpx.Client) -> Observed:
         return Observed(False, 400, "bob's sign-in gave no ID token to replay")
     seen = []
     for label, ask_nonce in (("with a fresh nonce", True), ("without asking a nonce", False)):
-        with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+        with lab_client(lab.net.client_url) as shop:
             if ask_nonce:
                 shop.get("/spa/nonce")
             answer = shop.post("/spa/session", data={"id_token": stolen})
@@ -598,7 +603,7 @@ def run_id_token_audience(lab: Any, http: httpx.Client) -> Observed:
     attacker runs quiz-app, another client of the same AS; bob signs in there, with the
     nonce the attacker took from PrintShop. His ID token (aud quiz-app) then signs the
     attacker in at PrintShop as bob: signature, expiry and nonce all hold."""
-    with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+    with lab_client(lab.net.client_url) as shop:
         nonce = shop.get("/spa/nonce").json()["nonce"]
         code_verifier = secrets.token_urlsafe(48)
         query = {
@@ -631,7 +636,7 @@ def run_id_token_audience(lab: Any, http: httpx.Client) -> Observed:
         ("azp quiz-app", {"azp": QUIZ}),
         ("iss another issuer", {"iss": "https://login.example.test"}),
     ):
-        with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+        with lab_client(lab.net.client_url) as shop:
             nonce = shop.get("/spa/nonce").json()["nonce"]
             now = int(time.time())
             claims = {"iss": lab.net.issuer, "sub": "bob", "aud": SPA, "iat": now}
@@ -691,7 +696,7 @@ def check_logout(lab: Any, http: httpx.Client) -> Observed:
 
 
 def check_spa_id_token(lab: Any, http: httpx.Client) -> Observed:
-    with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+    with lab_client(lab.net.client_url) as shop:
         nonce = shop.get("/spa/nonce").json()["nonce"]
         id_token = _id_token(lab, http, "alice", nonce)
         if id_token is None:
@@ -704,7 +709,7 @@ def check_spa_id_token(lab: Any, http: httpx.Client) -> Observed:
 
 
 def check_spa_token(lab: Any, http: httpx.Client) -> Observed:
-    with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
+    with lab_client(lab.net.client_url) as shop:
         answer = shop.post("/spa/session", data={"access_token": _own_token(lab, http, "alice")})
         prints = shop.get("/prints")
     body = prints.json() if prints.status_code == 200 else {}

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from labapp.engine.http import default_tls
 from labapp.lessons.l08_oauth.adapter import read_form
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class Browser:
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.user, self.password, self.consent = user, password, consent
-        self.http = httpx.Client(timeout=10, follow_redirects=False)
+        self.http = httpx.Client(timeout=10, follow_redirects=False, verify=default_tls())
         self.hops: list[Hop] = []  # the last navigation's hops
         self.url: str | None = None  # where the browser is now (with its fragment)
         self._stop_before: str | None = None
