@@ -113,29 +113,11 @@ def test_another_apps_access_token_signs_nobody_in_at_the_old_app(lab: Lab) -> N
     refuses a token not issued to photo-spa before any hook is asked (RFC 6749 §10.16)."""
     import httpx
 
-    from labapp.lessons.l08_oauth.battery import redeem_at, s256
-    from labapp.lessons.l08_oauth.people import QUIZ, QUIZ_CALLBACK
+    from labapp.lessons.l08_oauth.battery import quiz_app_login
 
     lab.defend(**policy.SOUND)
-    code_verifier = secrets.token_urlsafe(48)
-    query = {
-        "response_type": "code",
-        "client_id": QUIZ,
-        "redirect_uri": QUIZ_CALLBACK,
-        "scope": "openid profile",
-        "state": "s",
-        "nonce": "n",
-        "code_challenge": s256(code_verifier),
-        "code_challenge_method": "S256",
-    }
-    bob = lab.net.browser("bob")
-    bob.get(
-        lab.net.issuer + "/authorize?" + str(httpx.QueryParams(query)),
-        stop_before=QUIZ_CALLBACK,
-    )
-    code = httpx.URL(bob.url or "").params["code"]
     with httpx.Client(timeout=10) as http:
-        token = redeem_at(lab, http, code, QUIZ_CALLBACK, code_verifier, client=QUIZ).json()
+        token = quiz_app_login(lab, http, "bob", "n").json()
     with httpx.Client(base_url=lab.net.client_url, timeout=10) as shop:
         answer = shop.post("/spa/session", data={"access_token": token["access_token"]})
         assert answer.status_code == 401 and "Not this app" in answer.text

@@ -598,6 +598,26 @@ def run_password_grant(lab: Any, http: httpx.Client) -> Observed:
     return Observed(False, answer.status_code, f"grant_type=password refused: error={error}")
 
 
+def quiz_app_login(lab: Any, http: httpx.Client, user: str, nonce: str) -> httpx.Response:
+    """``user`` signs in at quiz-app (someone else's app on the same AS) with ``nonce``;
+    the token answer quiz-app gets (code + PKCE S256)."""
+    code_verifier = secrets.token_urlsafe(48)
+    query = {
+        "response_type": "code",
+        "client_id": QUIZ,
+        "redirect_uri": QUIZ_CALLBACK,
+        "scope": "openid profile",
+        "state": secrets.token_urlsafe(12),
+        "nonce": nonce,
+        "code_challenge": s256(code_verifier),
+        "code_challenge_method": "S256",
+    }
+    browser = lab.net.browser(user)
+    browser.get(lab.net.issuer + "/authorize?" + urlencode(query), stop_before=QUIZ_CALLBACK)
+    code = parse_qs(urlsplit(browser.url or "").query).get("code", [""])[0]
+    return redeem_at(lab, http, code, QUIZ_CALLBACK, code_verifier, client=QUIZ)
+
+
 def run_id_token_audience(lab: Any, http: httpx.Client) -> Observed:
     """OIDC Core §3.1.3.7 step 3: an ID token is for the client its ``aud`` names. The
     attacker runs quiz-app, another client of the same AS; bob signs in there, with the
@@ -605,21 +625,7 @@ def run_id_token_audience(lab: Any, http: httpx.Client) -> Observed:
     attacker in at PrintShop as bob: signature, expiry and nonce all hold."""
     with lab_client(lab.net.client_url) as shop:
         nonce = shop.get("/spa/nonce").json()["nonce"]
-        code_verifier = secrets.token_urlsafe(48)
-        query = {
-            "response_type": "code",
-            "client_id": QUIZ,
-            "redirect_uri": QUIZ_CALLBACK,
-            "scope": "openid profile",
-            "state": secrets.token_urlsafe(12),
-            "nonce": nonce,
-            "code_challenge": s256(code_verifier),
-            "code_challenge_method": "S256",
-        }
-        bob = lab.net.browser("bob")
-        bob.get(lab.net.issuer + "/authorize?" + urlencode(query), stop_before=QUIZ_CALLBACK)
-        code = parse_qs(urlsplit(bob.url or "").query).get("code", [""])[0]
-        tokens = redeem_at(lab, http, code, QUIZ_CALLBACK, code_verifier, client=QUIZ)
+        tokens = quiz_app_login(lab, http, "bob", nonce)
         id_token = tokens.json().get("id_token") if tokens.status_code == 200 else None
         if id_token is None:
             return Observed(False, tokens.status_code, "bob's quiz-app sign-in gave no ID token")
@@ -812,6 +818,19 @@ def alice_authorizes(params):
 spa = lab.net.clients["photo-spa"]
 '''
 
+# alice's code + PKCE S256 login as photo-spa: the start of two recipes
+_PKCE_LOGIN = (
+    _LOGIN
+    + """import base64, hashlib
+verifier = secrets.token_urlsafe(48)
+challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+query = alice_authorizes({"response_type": "code", "client_id": "photo-spa",
+                          "redirect_uri": spa["redirect_uris"][0], "scope": "openid photos:read",
+                          "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
+                          "code_challenge": challenge.decode(), "code_challenge_method": "S256"})
+"""
+)
+
 HINTS: dict[str, tuple[str, ...]] = {
     "pkce-missing": (
         "photo-spa is a public client: it has no secret. What else, at the token endpoint, "
@@ -841,14 +860,8 @@ lab.check_flag("pkce-missing", flag_pkce)
         "typ at+jwt and aud photos-api; an ID token has typ JWT and aud = the client. Log "
         "in with code + PKCE and send the ID token to GET /photos as a bearer token.",
         "```python\n"
-        + _LOGIN
-        + """import base64, hashlib
-verifier = secrets.token_urlsafe(48)
-challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-query = alice_authorizes({"response_type": "code", "client_id": "photo-spa",
-                          "redirect_uri": spa["redirect_uris"][0], "scope": "openid photos:read",
-                          "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
-                          "code_challenge": challenge.decode(), "code_challenge_method": "S256"})
+        + _PKCE_LOGIN
+        + """\
 tokens = httpx.post(lab.url + "/token", data={"grant_type": "authorization_code",
                     "code": query["code"], "client_id": "photo-spa",
                     "redirect_uri": spa["redirect_uris"][0], "code_verifier": verifier}).json()
@@ -882,14 +895,8 @@ lab.check_flag("scope-escalation", flag_scope)
         "use must fail and should (when possible) revoke what the first issued. Do one "
         "code + PKCE login as photo-spa and post the same token request twice.",
         "```python\n"
-        + _LOGIN
-        + """import base64, hashlib
-verifier = secrets.token_urlsafe(48)
-challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-query = alice_authorizes({"response_type": "code", "client_id": "photo-spa",
-                          "redirect_uri": spa["redirect_uris"][0], "scope": "openid photos:read",
-                          "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
-                          "code_challenge": challenge.decode(), "code_challenge_method": "S256"})
+        + _PKCE_LOGIN
+        + """\
 request = {"grant_type": "authorization_code", "code": query["code"], "client_id": "photo-spa",
            "redirect_uri": spa["redirect_uris"][0], "code_verifier": verifier}
 first = httpx.post(lab.url + "/token", data=request)
