@@ -18,7 +18,6 @@ which are the lesson's answer and so never ship in the package).
 from __future__ import annotations
 
 import asyncio
-import base64
 import html
 import json
 import re
@@ -26,10 +25,10 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
-from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
 from authlib.oidc.core import UserInfo
 from fastapi import FastAPI, Request
 from joserfc.jwk import KeySet, RSAKey
@@ -245,11 +244,10 @@ def claimed_client(req: Any) -> str:
     """Who a refused token request said it was (its form's client_id, or HTTP Basic's user):
     a claim only, so the log says so."""
     claimed = str(req.form.get("client_id", ""))
-    scheme, _, value = str(req.headers.get("authorization", "")).partition(" ")
-    if not claimed and scheme.lower() == "basic":
+    if not claimed:
         try:
-            claimed = unquote(base64.b64decode(value).decode().partition(":")[0])
-        except (ValueError, UnicodeDecodeError):
+            claimed = extract_basic_authorization(req.headers)[0] or ""
+        except UnicodeDecodeError:  # Authlib's helper decodes without a fallback
             claimed = ""
     return f"{claimed[:64]} (claimed)" if claimed else "unauthenticated client"
 

@@ -289,26 +289,26 @@ def run_token_audience(lab: Any, http: httpx.Client) -> Observed:
     return Observed(False, 401, "refused " + "; ".join(refused))
 
 
-def _service_token(lab: Any, http: httpx.Client, scope: str) -> str | None:
-    """print-service's client-credentials access token for ``scope``."""
+def service_token_request(lab: Any, http: httpx.Client, scope: str) -> httpx.Response:
+    """print-service asks for ``scope`` by client credentials (RFC 6749 §4.4)."""
     service = lab.net.clients[SERVICE]
-    answer = http.post(
+    return http.post(
         lab.net.issuer + "/token",
         auth=(service["client_id"], service["client_secret"]),
         data={"grant_type": "client_credentials", "scope": scope},
     )
+
+
+def _service_token(lab: Any, http: httpx.Client, scope: str) -> str | None:
+    """print-service's client-credentials access token for ``scope``."""
+    answer = service_token_request(lab, http, scope)
     return answer.json().get("access_token") if answer.status_code == 200 else None
 
 
 def run_scope_escalation(lab: Any, http: httpx.Client) -> Observed:
     """RFC 9700 §2.3 (least privilege), RFC 6749 §3.3: a client gets at most what it was
     registered for, what it asked for and what the user consented to."""
-    service = lab.net.clients[SERVICE]
-    answer = http.post(
-        "/token",
-        auth=(service["client_id"], service["client_secret"]),
-        data={"grant_type": "client_credentials", "scope": "photos:read photos:write"},
-    )
+    answer = service_token_request(lab, http, "photos:read photos:write")
     scopes = granted(answer)
     if scopes is not None and "photos:write" in scopes:
         return Observed(
@@ -770,12 +770,7 @@ def check_refresh(lab: Any, http: httpx.Client) -> Observed:
 
 
 def check_client_credentials(lab: Any, http: httpx.Client) -> Observed:
-    service = lab.net.clients[SERVICE]
-    answer = http.post(
-        "/token",
-        auth=(service["client_id"], service["client_secret"]),
-        data={"grant_type": "client_credentials", "scope": "photos:read"},
-    )
+    answer = service_token_request(lab, http, "photos:read")
     scopes = granted(answer)
     if scopes is None or "photos:read" not in scopes:
         return Observed(False, answer.status_code, f"client credentials: granted {scopes}")
