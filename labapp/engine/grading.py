@@ -92,6 +92,7 @@ class Report:
     title: str
     rows: list[Row]
     log: list[str] = field(default_factory=list)
+    log_title = "Server log"  # what ``log`` holds (a class attribute, not a field)
 
     @property
     def passed(self) -> bool:
@@ -128,7 +129,7 @@ class Report:
             if row.hint and not row.passed:
                 lines.append(f"        hint: {row.hint}")
         if self.log and not self.passed:  # the log explains failures; a full pass needs none
-            lines.append("Server log (last lines):")
+            lines.append(f"{self.log_title} (last lines):")
             lines += [f"  {line}" for line in self.log[-15:]]
         return "\n".join(lines)
 
@@ -153,7 +154,7 @@ class Report:
         log = ""
         if self.log:
             lines = e("\n".join(self.log[-15:]))
-            log = f"<details><summary>Server log</summary><pre>{lines}</pre></details>"
+            log = f"<details><summary>{e(self.log_title)}</summary><pre>{lines}</pre></details>"
         return (
             f"<div><p style='color:{colour}'><b>{e(self.summary())}</b></p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from labapp.engine.errors import DependencyDown
 from labapp.engine.flags import FlagBook
-from labapp.engine.grading import Attack, Check, Row
+from labapp.engine.grading import Attack, Check, Report, Row
 from labapp.engine.guard import Guard
 from labapp.engine.store import Store
 
@@ -51,7 +51,7 @@ class Quiz:
     id: str
     description: str
     hints: tuple[str, ...]
-    grade: Callable[[Lab, Any], list[Row]]
+    grade: Callable[[Lab, Any], list[Row] | Report]
 
 
 @dataclass(frozen=True)

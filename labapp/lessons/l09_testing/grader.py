@@ -1,0 +1,163 @@
+"""``lab.grade_tests()``: a suite is graded by the regressions it catches (mutation testing).
+
+Against the sound API every test must pass: a test that fails there is a false alarm, and
+a suite with one scores nothing (anything can "catch" a mutant by failing everywhere).
+Against each mutant at least one test must fail: the mutant is killed. A test that fails on
+the sound API kills nothing, wherever else it fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from labapp.engine.grading import Report, Row
+from labapp.lessons.l09_testing.mutants import MUTANTS, SOUND, TARGETS
+from labapp.lessons.l09_testing.runner import Outcome, Run, run_suite
+
+if TYPE_CHECKING:
+    from labapp.engine.lab import Lab
+
+# What kind of test would have caught each mutant: shown beside a survivor, never its code.
+CATCH = {
+    "unauth-route": "call every route without a token (all of the OpenAPI paths but /health)",
+    "bola-read": "read another user's note with your token: expect 404",
+    "list-filter": "check that every note GET /notes returns is the caller's (the body, not "
+    "the status)",
+    "no-exp": "send an expired token: expect 401",
+    "no-aud": "send a token minted for another API: expect 401",
+    "no-sig": "send a token with a wrong signature: expect 401",
+    "role-widened": "call the admin routes as every non-admin role: expect 403",
+    "support-delete": "test delete for every role on a note that is not theirs",
+    "scope-patch": "use a read-only token on every writing route, PATCH included: expect 403",
+    "check-after-write": "after a refused edit of someone else's note, read it back: is it "
+    "unchanged?",
+    "token-crash": "property-test the Authorization header with arbitrary bytes: never a 5xx",
+    "login-enum": "compare the answers to an unknown user and a wrong password: same status, "
+    "same body",
+    "refresh-replay": "use a refresh token twice: the second use must be refused",
+    "family-kept": "after a replay, try the newest refresh token of the same family too",
+    "deleted-user": "send the deleted user's token (dave-deleted): expect 401",
+    "cors-credentials": "send a preflight from a foreign Origin: it must not be allowed with "
+    "credentials",
+    "me-leak": "check the fields GET /me returns, not only its status",
+    "staging-overflow": "run schemathesis against lab.staging_url, then pin the crash it finds "
+    "in a regression test that expects a 4xx",
+}
+
+HINTS = (
+    "Each mutant is the sound API with one regression. Read the survivors' rows: each says "
+    "what broke and what kind of test would catch it. Your tests get the api, tokens, users "
+    "and notes fixtures; a test kills a mutant by failing on it while passing on the sound API.",
+    "Test the failure paths, not only the happy ones (OWASP ASVS 5 V8 and V9; the OWASP "
+    "Authorization Testing Automation Cheat Sheet's matrix): every route without credentials; "
+    "each broken token (expired, wrong audience, wrong signature, deleted user); each role "
+    "against each route with @pytest.mark.parametrize; another user's objects; the body and "
+    "headers, not only the status; a property test (Hypothesis) for inputs you would not "
+    "think of; schemathesis for the whole OpenAPI document.",
+    "The solution notebook's suite, one test per row of the report: "
+    "test_every_route_needs_a_token (parametrized over the OpenAPI paths), "
+    "test_broken_tokens_are_refused (parametrized over the five broken tokens), "
+    "test_permission_matrix (role x route x own/other from a table), "
+    "test_other_users_note_is_hidden, test_refused_edit_changes_nothing, "
+    "test_list_holds_only_my_notes, test_me_shows_no_secrets, test_login_failures_look_alike, "
+    "test_refresh_token_is_single_use (and its family is revoked), "
+    "test_cors_refuses_foreign_origins, test_any_token_bytes_get_401 (@given over binary), "
+    "and test_huge_limit_is_refused, the regression test schemathesis's finding asks for.",
+)
+
+
+@dataclass
+class SuiteReport(Report):
+    """The mutation report: one row for the sound API (or one per false alarm), one per
+    mutant; the summary is the mutation score."""
+
+    killed: int = 0
+    false_alarms: int = 0
+    log_title = "pytest's output"
+
+    def summary(self) -> str:
+        alarms = f"; {self.false_alarms} false alarm(s)" if self.false_alarms else ""
+        return (
+            f"{self.title}: mutation score {self.killed}/{len(MUTANTS)} mutants killed{alarms}"
+        )
+
+
+def grade_suite(lab: Lab, suite: Any) -> SuiteReport:
+    __tracebackhide__ = True
+    from labapp.lessons.l09_testing.runner import suite_module
+
+    suite_module(suite)  # a wrong argument is the learner's TypeError, before anything runs
+    lab.net.start_mutants()
+    return judge(run_suite(suite, lab.workdir, TARGETS))
+
+
+def judge(run: Run) -> SuiteReport:
+    title = "09-testing test suite"
+    if run.problem or not run.outcomes:
+        problem = run.problem or (
+            "no tests found: define functions named test_... that take the api fixture"
+        )
+        row = Row("suite", "runs", "your suite runs", "it runs to the end", problem, False)
+        return SuiteReport(title, [row], _tail(run.output))
+    by_target: dict[str | None, list[Outcome]] = {}
+    for outcome in run.outcomes:
+        by_target.setdefault(outcome.target, []).append(outcome)
+    rows: list[Row] = []
+    sound = by_target.get(SOUND, []) + by_target.get(None, [])
+    alarms = [o for o in sound if not o.passed and not o.skipped]
+    broken = {o.test for o in alarms}
+    for outcome in alarms:
+        rows.append(
+            Row(
+                "false alarm",
+                outcome.test,
+                "a test of yours, on the sound API",
+                "passes on the sound API",
+                f"failed: {outcome.error}",
+                False,
+                "a test that fails on correct code catches nothing: fix the test (is your "
+                "expectation what the API's rules say?)",
+                "false alarm: fails on correct code",
+            )
+        )
+    unused = sorted({o.test for o in by_target.get(None, [])})
+    if not alarms:
+        passing = len({o.test for o in sound if o.passed})
+        note = f"; {len(unused)} never call the API (ran once): {', '.join(unused)}" if unused else ""
+        rows.append(
+            Row("sound", SOUND, "the sound API", "every test passes", f"{passing} passed{note}", True)
+        )
+    killed = 0
+    for mutant, description in MUTANTS.items():
+        failing = [
+            o for o in by_target.get(mutant, []) if not o.passed and not o.skipped
+            and o.test not in broken
+        ]
+        if failing:
+            killed += 1
+            first = failing[0]
+            more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
+            observed = f"killed by {first.test}{more}: {first.error}"
+            rows.append(Row("mutant", mutant, description, "killed", observed, True))
+        else:
+            ran = len(by_target.get(mutant, []))
+            observed = f"survived: {ran} test runs, none failed" if ran else "survived: not run"
+            rows.append(
+                Row(
+                    "mutant",
+                    mutant,
+                    description,
+                    "killed",
+                    observed,
+                    False,
+                    f"a test that would catch it: {CATCH[mutant]}",
+                    "survived: no test noticed the regression",
+                )
+            )
+    report = SuiteReport(title, rows, _tail(run.output), killed=killed, false_alarms=len(alarms))
+    return report
+
+
+def _tail(output: str) -> list[str]:
+    return output.strip().splitlines()[-15:] if output.strip() else []

@@ -1,0 +1,224 @@
+"""Run a learner's tests in one in-process pytest session, once per build of the API.
+
+The tests are the ``test*`` functions and ``Test*`` classes of the notebook's namespace
+(or of a module a course test passes). A plugin puts them in a module object pytest
+collects (the way ipytest does, without its temporary file in the notebook's folder),
+parametrizes ``target`` (which the ``api`` fixture depends on) over every build, and
+records each test's outcome per build. Measured: 17 builds of a 20-test suite with a
+Hypothesis test grade in a few seconds, because Hypothesis runs under a fixed profile
+(derandomized, no shrinking: a failing example found is enough to kill a mutant).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+from labapp.lessons.l09_testing import fixtures
+from labapp.lessons.l09_testing.mutants import SOUND
+
+PLUGIN = fixtures.__name__
+SUITE_FILE = "test_your_suite.py"
+DEADLINE = 120.0  # seconds for a whole suite on every build; a stuck test stops the run
+GRADING_PROFILE = "labapp-grading"
+settings.register_profile(
+    GRADING_PROFILE,
+    derandomize=True,  # every build sees the same examples: a kill is reproducible
+    database=None,  # no .hypothesis folder, and no example carried over between builds
+    deadline=None,  # real HTTP: a slow round trip is not a failure
+    max_examples=40,
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure is enough to kill
+    suppress_health_check=[HealthCheck.too_slow],
+)
+_IGNORED = {"In", "Out", "exit", "quit", "get_ipython", "_", "__", "___"}
+
+
+def ipytest_options(workdir: Path) -> dict[str, Any]:
+    """The notebook's ``ipytest.autoconfig(...)``: keep every cell's tests (``clean=False``,
+    so the grader finds them all), load the lab's fixtures, and ignore the course's own
+    pytest settings (a config file of the lab's, in its temp folder)."""
+    return {
+        "clean": False,
+        "addopts": ["-q", "-p", PLUGIN, "-c", str(_ini(workdir)), "-p", "no:cacheprovider"],
+    }
+
+
+def _ini(workdir: Path) -> Path:
+    ini = workdir / "pytest.ini"
+    if not ini.exists():
+        ini.write_text("[pytest]\n")
+    return ini
+
+
+@dataclass
+class Outcome:
+    test: str  # the learner's test id, without the build: test_x or test_x[alice-GET]
+    target: str | None  # None: the test does not use the api fixture
+    passed: bool
+    skipped: bool = False
+    error: str = ""  # "AssertionError: assert 200 == 401", first line
+
+
+@dataclass
+class Run:
+    outcomes: list[Outcome] = field(default_factory=list)
+    collected: int = 0
+    problem: str = ""  # the session could not run or finish: why
+    output: str = ""  # pytest's own output, for a learner who wants the details
+    seconds: float = 0.0
+
+
+def suite_module(suite: Any) -> types.ModuleType:
+    """A module object with the learner's tests and helpers, and none of the lab's fixture
+    names (the grader's versions of ``api``, ``tokens``... win over any look-alike)."""
+    if suite is None:
+        suite = sys.modules["__main__"]
+    if isinstance(suite, types.ModuleType):
+        namespace = vars(suite)
+    elif isinstance(suite, dict):
+        namespace = suite
+    elif isinstance(suite, Iterable) and not isinstance(suite, str | bytes):
+        namespace = {getattr(item, "__name__", repr(item)): item for item in suite}
+    else:
+        raise TypeError(
+            "grade_tests() takes nothing (your notebook's tests), a module, or a list of test "
+            f"functions, not {type(suite).__name__}"
+        )
+    module = types.ModuleType("your_tests")
+    for name, value in namespace.items():
+        if name in fixtures.NAMES or name in _IGNORED or name.startswith("__"):
+            continue
+        module.__dict__[name] = value
+    return module
+
+
+class _Grading:
+    """The plugin: the suite as a module, ``target`` over every build, outcomes recorded."""
+
+    def __init__(self, module: types.ModuleType, path: Path, targets: tuple[str, ...]) -> None:
+        self.module, self.path, self.targets = module, path, targets
+        self.run = Run()
+        self.deadline = time.monotonic() + DEADLINE
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makemodule(self, module_path: Path, parent: Any) -> Any:
+        if Path(module_path) != self.path:
+            return None
+        module = self.module
+
+        class Suite(pytest.Module):
+            def _getobj(self) -> types.ModuleType:
+                return module
+
+        return Suite.from_parent(parent, path=module_path)
+
+    def pytest_generate_tests(self, metafunc: Any) -> None:
+        if "target" in metafunc.fixturenames:
+            ids = [f"@{target}" for target in self.targets]
+            metafunc.parametrize("target", self.targets, ids=ids, scope="session")
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        self.run.collected = len(session.items)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: Any) -> None:
+        if time.monotonic() > self.deadline:
+            item.session.shouldstop = "the suite ran out of time"
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
+        report = yield
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            target = params.get("target")
+            error = ""
+            if call.excinfo is not None and not report.skipped:
+                message = str(call.excinfo.value).strip().splitlines()
+                error = call.excinfo.typename + (f": {message[0]}" if message else "")
+                if report.when == "setup":
+                    error = f"error in setup: {error}"
+            self.run.outcomes.append(
+                Outcome(_label(item, target), target, report.passed, report.skipped, error)
+            )
+        return report
+
+
+def _label(item: Any, target: str | None) -> str:
+    name = item.name
+    if target is not None:
+        name = name.replace(f"-@{target}", "").replace(f"@{target}-", "")
+        name = name.replace(f"[@{target}]", "")
+    return name
+
+
+def run_suite(suite: Any, workdir: Path, targets: tuple[str, ...] = (SOUND,)) -> Run:
+    """Run ``suite`` against ``targets`` (the lab must be running); never raises."""
+    folder = workdir / "grading"
+    folder.mkdir(exist_ok=True)
+    path = folder / SUITE_FILE
+    path.write_text("# the learner's tests are collected from the notebook, not from here\n")
+    plugin = _Grading(suite_module(suite), path, targets)
+    args = [str(path), "-c", str(_ini(workdir)), "--rootdir", str(folder), "-q"]
+    args += ["-p", "no:cacheprovider", "-p", "no:faulthandler", "--capture=sys"]
+    args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    output = io.StringIO()
+    started = time.monotonic()
+
+    def session() -> None:
+        try:
+            with _grading_profile(), _no_autoload(), contextlib.redirect_stdout(output):
+                with contextlib.redirect_stderr(output):
+                    code = pytest.main(args, plugins=[fixtures, plugin])
+            if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+                plugin.run.problem = f"pytest could not run the suite ({code.name})"
+        except BaseException as exc:  # noqa: BLE001 - reported, never raised into a cell
+            plugin.run.problem = f"the suite could not run: {type(exc).__name__}: {exc}"
+
+    worker = threading.Thread(target=session, name="labapp-grade-tests", daemon=True)
+    worker.start()
+    worker.join(DEADLINE + 15)
+    if worker.is_alive():
+        running = plugin.run.outcomes[-1].test if plugin.run.outcomes else "the first test"
+        plugin.run.problem = (
+            f"the suite did not finish in {DEADLINE + 15:.0f} s (stuck after {running}): a test "
+            "that waits forever cannot be graded; restart the kernel to end it"
+        )
+    plugin.run.output = output.getvalue()
+    plugin.run.seconds = time.monotonic() - started
+    return plugin.run
+
+
+@contextlib.contextmanager
+def _grading_profile() -> Iterator[None]:
+    before = settings.get_current_profile_name()
+    settings.load_profile(GRADING_PROFILE)
+    try:
+        yield
+    finally:
+        settings.load_profile(before)
+
+
+@contextlib.contextmanager
+def _no_autoload() -> Iterator[None]:
+    # Only the plugins named here: not nbval, xdist or any other installed entry point.
+    before = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = before
