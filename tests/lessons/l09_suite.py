@@ -164,6 +164,7 @@ def test_cors_refuses_foreign_origins(api):
 # -- what schemathesis found on staging ---------------------------------------------------
 
 
-def test_huge_limit_is_refused(api, tokens):
-    r = api.get("/notes", params={"limit": 2**63}, headers=bearer(tokens["alice"]))
-    assert r.status_code == 422
+def test_search_accepts_any_text(api, tokens):
+    r = api.get("/notes", params={"q": "?"}, headers=bearer(tokens["alice"]))
+    assert r.status_code == 200
+    assert r.json() == []

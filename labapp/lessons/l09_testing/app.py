@@ -11,6 +11,7 @@ the lesson names, written the way such a bug is usually written.
 
 # No `from __future__ import annotations`: FastAPI reads the local Caller and Admin aliases.
 import hashlib
+import re
 import secrets
 from typing import Annotated, Any
 
@@ -208,24 +209,21 @@ def build_app(store: Store, key: bytes, mutant: str = SOUND) -> FastAPI:
             (user["username"], limit),
         )
 
-    if mutant == STAGING:
+    def matching(found: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
+        if not q:
+            return found
+        if mutant == STAGING:  # "search got regular expressions" on staging
+            return [note for note in found if re.search(q, note["title"], re.IGNORECASE)]
+        return [note for note in found if q.casefold() in note["title"].casefold()]
 
-        @app.get("/notes", summary="Your notes")
-        def list_notes_staging(user: Caller, limit: int = 20) -> list[dict[str, Any]]:
-            need_scope(user, "notes:read")
-            try:
-                return own_notes(user, limit)
-            except Exception as exc:  # "wrap database errors in our own"
-                raise RuntimeError("notes query failed") from exc
-
-    else:
-
-        @app.get("/notes", summary="Your notes")
-        def list_notes(
-            user: Caller, limit: Annotated[int, Query(ge=1, le=100)] = 20
-        ) -> list[dict[str, Any]]:
-            need_scope(user, "notes:read")
-            return own_notes(user, limit)
+    @app.get("/notes", summary="Your notes, optionally those whose title contains q")
+    def list_notes(
+        user: Caller,
+        q: Annotated[str, Query(max_length=100)] = "",
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> list[dict[str, Any]]:
+        need_scope(user, "notes:read")
+        return matching(own_notes(user, limit), q)
 
     @app.post("/notes", status_code=201, summary="Write a note")
     def create_note(user: Caller, note: NewNote) -> dict[str, Any]:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class Builds:
     """``lab.net``: ``url(target)``, ``mint_tokens()``, ``note_ids``, and the grader."""
 
-    exports = ("grade_tests", "staging_url", "ipytest_config")
+    exports = ("grade_tests", "staging_url", "ipytest_config", "tokens")
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
@@ -65,6 +65,10 @@ class Builds:
     def mint(self, username: str, *, key: bytes | None = None, **changes: Any) -> str:
         claims = notes.claims_for(username, **changes)
         return jwt.encode(claims, key or self._key, algorithm=notes.ALGORITHM)
+
+    def tokens(self) -> dict[str, str]:
+        """``lab.tokens()``: the ``tokens`` fixture's tokens, freshly minted, outside a test."""
+        return self.mint_tokens()
 
     def mint_tokens(self) -> dict[str, str]:
         found = {name: self.mint(name) for name, _, _ in notes.PEOPLE if name != notes.DELETED}

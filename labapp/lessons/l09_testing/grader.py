@@ -41,7 +41,7 @@ CATCH = {
     "cors-credentials": "send a preflight from a foreign Origin: it must not be allowed with "
     "credentials",
     "me-leak": "check the fields GET /me returns, not only its status",
-    "staging-overflow": "run schemathesis against lab.staging_url, then pin the crash it finds "
+    "staging-search": "run schemathesis against lab.staging_url, then pin the crash it finds "
     "in a regression test that expects a 4xx",
 }
 
@@ -63,7 +63,7 @@ HINTS = (
     "test_list_holds_only_my_notes, test_me_shows_no_secrets, test_login_failures_look_alike, "
     "test_refresh_token_is_single_use (and its family is revoked), "
     "test_cors_refuses_foreign_origins, test_any_token_bytes_get_401 (@given over binary), "
-    "and test_huge_limit_is_refused, the regression test schemathesis's finding asks for.",
+    "and test_search_accepts_any_text, the regression test schemathesis's finding asks for.",
 )
 
 

@@ -9,7 +9,7 @@ from the same factory as the sound API, so a mutant differs from it in one place
 from __future__ import annotations
 
 SOUND = "sound"
-STAGING = "staging-overflow"  # the build schemathesis is pointed at (lab.staging_url)
+STAGING = "staging-search"  # the build schemathesis is pointed at (lab.staging_url)
 
 MUTANTS: dict[str, str] = {
     "unauth-route": "a new route (GET /export) shipped without the authentication dependency",
@@ -29,7 +29,7 @@ MUTANTS: dict[str, str] = {
     "deleted-user": "a deleted user's unexpired token is still accepted",
     "cors-credentials": "CORS reflects any Origin and allows credentials",
     "me-leak": "GET /me returns the password hash along with the profile",
-    STAGING: "GET /notes crashes (500) on a limit no database integer holds",
+    STAGING: "GET /notes?q= crashes (500) on search text that is not a valid regular expression",
 }
 
 TARGETS = (SOUND, *MUTANTS)
