@@ -132,8 +132,8 @@ def test_read_only_token_cannot_write(api, tokens, method):
     assert r.status_code == 403
 
 
-def test_refused_edit_changes_nothing(api, tokens, notes):
-    route = f"/notes/{notes['bob']}"
+def test_refused_edit_changes_nothing(api, tokens):
+    route = f"/notes/{new_note(api, tokens, 'bob')}"
     before = api.get(route, headers=bearer(tokens["bob"])).json()
     r = api.patch(route, json={"title": "edited by alice"}, headers=bearer(tokens["alice"]))
     assert r.status_code == 404

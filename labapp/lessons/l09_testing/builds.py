@@ -1,8 +1,9 @@
 """Lesson 09's network: every build of the notes API, each on its own loopback server.
 
-``lab.url`` serves the sound build. The mutants start on first use (grading, or
-``lab.staging_url``), each with its own SQLite file seeded like the sound one and the same
-signing key, so one set of tokens is valid on every build.
+``lab.url`` serves the sound build you explore. The grader's builds (a sound one of its
+own and every mutant) start on first use (grading, or ``lab.staging_url``), each with its
+own SQLite file seeded like the lab's and the same signing key, so one set of tokens is
+valid on every build.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from labapp.engine.server import LabServer
 from labapp.engine.store import Store
 from labapp.lessons.l09_testing import notes
 from labapp.lessons.l09_testing.app import build_app, signing_key
-from labapp.lessons.l09_testing.mutants import MUTANTS, SOUND, STAGING
+from labapp.lessons.l09_testing.mutants import LAB, STAGING, TARGETS
 
 if TYPE_CHECKING:
     from labapp.engine.lab import Lab
@@ -31,31 +32,40 @@ class Builds:
         self.lab = lab
         self._key = signing_key(lab.state)
         self.note_ids = notes.first_note_ids(lab.store)
-        self._urls = {SOUND: lab.url}
+        self._urls: dict[str, str] = {}
         self._servers: list[LabServer] = []
         self._stores: list[Store] = []
         self._lock = threading.Lock()
 
     def url(self, target: str) -> str:
-        if target not in self._urls and target in MUTANTS:
-            self.start_mutants()
-        if target not in self._urls:
-            raise LookupError(f"no build {target!r}; the builds are {SOUND!r} and the mutants")
-        return self._urls[target]
+        """The address of a build: ``"lab"`` is lab.url; the others are the grader's."""
+        if target == LAB:
+            return self.lab.url
+        if target in TARGETS:
+            self.start_builds()
+            return self._urls[target]
+        raise LookupError(f"no build {target!r}; the builds are {', '.join(TARGETS)}")
 
-    def start_mutants(self) -> None:
-        """Serve every mutant (about 20 ms each, once per lab)."""
+    def start_builds(self) -> None:
+        """Serve the grader's builds: a sound one of its own (grading never touches the lab
+        you explore) and every mutant; about 20 ms each, once per lab."""
         with self._lock:
-            if len(self._urls) > 1:
+            if self._urls:
                 return
-            for name in MUTANTS:
-                store = Store(self.lab.workdir / f"{name}.sqlite3")
+            for name in TARGETS:
+                store = Store(self.lab.workdir / f"build-{name}.sqlite3")
                 notes.seed_store(store)
                 server = LabServer(build_app(store, self._key, name))
                 server.start()
                 self._stores.append(store)
                 self._servers.append(server)
                 self._urls[name] = server.url
+
+    def reset_builds(self) -> None:
+        """Every build back to the seed, so one grading run cannot change the next one's."""
+        self.start_builds()
+        for store in self._stores:
+            notes.reset_store(store)
 
     @property
     def staging_url(self) -> str:

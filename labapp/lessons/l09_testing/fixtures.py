@@ -21,7 +21,7 @@ import pytest
 
 from labapp.engine import registry
 from labapp.engine.http import lab_client
-from labapp.lessons.l09_testing.mutants import SOUND
+from labapp.lessons.l09_testing.mutants import LAB
 
 LESSON_ID = "09-testing"
 NAMES = ("target", "api", "tokens", "users", "notes")
@@ -38,8 +38,8 @@ def _lab() -> Any:
 
 @pytest.fixture(scope="session")
 def target() -> str:
-    """Which build ``api`` talks to: the sound API unless the grader says otherwise."""
-    return SOUND
+    """Which build ``api`` talks to: the lab's (sound) API unless the grader says otherwise."""
+    return LAB
 
 
 @pytest.fixture(scope="session")

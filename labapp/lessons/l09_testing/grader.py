@@ -88,7 +88,7 @@ def grade_suite(lab: Lab, suite: Any) -> SuiteReport:
     from labapp.lessons.l09_testing.runner import suite_module
 
     suite_module(suite)  # a wrong argument is the learner's TypeError, before anything runs
-    lab.net.start_mutants()
+    lab.net.reset_builds()
     return judge(run_suite(suite, lab.workdir, TARGETS))
 
 

@@ -8,7 +8,8 @@ from the same factory as the sound API, so a mutant differs from it in one place
 
 from __future__ import annotations
 
-SOUND = "sound"
+LAB = "lab"  # the sound API the learner explores (lab.url): the fixtures' default
+SOUND = "sound"  # the grader's own sound build
 STAGING = "staging-search"  # the build schemathesis is pointed at (lab.staging_url)
 
 MUTANTS: dict[str, str] = {

@@ -134,8 +134,13 @@ class _Grading:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: Any) -> None:
-        if time.monotonic() > self.deadline:
-            item.session.shouldstop = "the suite ran out of time"
+        if time.monotonic() > self.deadline and not self.run.problem:
+            self.run.problem = (
+                f"the suite ran out of time ({DEADLINE:.0f} s for every build) before "
+                f"{_label(item, None)}: keep each test to a few requests (and a property "
+                "test to a few dozen examples)"
+            )
+            item.session.shouldstop = self.run.problem
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
