@@ -167,8 +167,10 @@ def test_a_false_alarm_fails_the_grade_and_kills_nothing(lab):
     assert [row.id for row in alarms] == ["test_other_note_is_forbidden"]
     assert "assert 404 == 403" in alarms[0].observed or "AssertionError" in alarms[0].observed
     # It fails on bola-read too (200 != 403), but a test that fails on correct code kills
-    # nothing: without the matrix, bola-read survives.
-    assert "bola-read" in {r.id for r in report.rows if r.kind == "mutant" and not r.passed}
+    # nothing: no mutant row names it.
+    mutants = [row for row in report.rows if row.kind == "mutant"]
+    assert not any("test_other_note_is_forbidden" in row.observed for row in mutants)
+    assert {row.id for row in mutants if not row.passed} == {"role-widened", "support-delete"}
     assert "false alarm" in report.summary()
 
 
