@@ -62,8 +62,9 @@ def test_every_flag_and_quiz_has_a_grader_cell(path: Path) -> None:
     graded = "\n".join(graders)
     for name in lesson.flag_names:
         assert f'lab.check_flag("{name}"' in graded
-    for quiz in lesson.quizzes:
-        assert f'lab.check_answer("{quiz.id}"' in graded
+    for quiz in lesson.quizzes:  # lab.check_answer("id", ...), or lab.grade_id() for short
+        grade_call = f"lab.grade_{quiz.id.replace('-', '_')}("
+        assert f'lab.check_answer("{quiz.id}"' in graded or grade_call in graded
     if lesson.hooks:
         assert "lab.grade()" in graded
     exercises = [c for c in nb.cells if "exercise" in _tags(c)]

@@ -297,7 +297,8 @@ class Lab:
             valid = ", ".join(repr(q) for q in quizzes) or "(none)"
             raise UnknownExercise(f"lesson {self.lesson.id} has no quiz {name!r}; quizzes: {valid}")
         graded = quizzes[name].grade(self, answer)  # its rows, or a report of its own kind
-        report = graded if isinstance(graded, Report) else Report(f"{self.lesson.id} {name}", graded)
+        title = f"{self.lesson.id} {name}"
+        report = graded if isinstance(graded, Report) else Report(title, graded)
         if not report.passed:
             wrong = WrongAnswer(report.breach_message(), report)
             wrong.shown = _show(report)

@@ -21,7 +21,20 @@ from nbformat.v4.nbbase import random_cell_id
 from labapp.engine.errors import GradingError
 
 PROTECTED_TAGS = ("grader", "setup")
-_EXERCISE = re.compile(r"""lab\.(check_flag|check_answer|grade)\(\s*(?:["']([^"']+)["'])?""")
+# lab.check_flag("name", ...), lab.check_answer("name", ...), lab.grade() (the defense) and
+# lab.grade_<name>() (a lesson's own grader of exercise <name>, e.g. lesson 09's grade_tests).
+_EXERCISE = re.compile(
+    r"""lab\.(check_flag|check_answer|grade(?:_\w+)?)\(\s*(?:["']([^"']+)["'])?"""
+)
+
+
+def _exercise(call: str, name: str) -> str:
+    """The exercise a grader call grades: ``grade`` is the defense, ``grade_x`` exercise x."""
+    if call == "grade":
+        return "defend"
+    return call.removeprefix("grade_").replace("_", "-") if call.startswith("grade_") else name
+
+
 _LESSON = re.compile(r"""start_lab\(\s*["']([^"']+)["']""")
 
 
@@ -66,7 +79,7 @@ def load_canonical(path: Path) -> Canonical:
         elif tag == "grader":
             names = []
             for call, name in _EXERCISE.findall(cell.source):
-                name = "defend" if call == "grade" else name
+                name = _exercise(call, name)
                 if name and name not in exercises:
                     exercises[name] = index
                     names.append(name)
@@ -160,9 +173,7 @@ def restore(learner: Any, canon: Canonical) -> tuple[Any, list[str], dict[int, A
 def _does(cell: Any) -> tuple[str, ...]:
     """What a protected cell does: the exercises it grades, or the lab it starts."""
     source = _source(cell)
-    graded = tuple(
-        "defend" if call == "grade" else name for call, name in _EXERCISE.findall(source)
-    )
+    graded = tuple(_exercise(call, name) for call, name in _EXERCISE.findall(source))
     return graded or tuple(_LESSON.findall(source))
 
 

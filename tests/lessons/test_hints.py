@@ -49,7 +49,11 @@ def test_each_ladder_is_nudge_technique_steps(lesson, name) -> None:
 def grader_cell(lesson, name: str) -> str:
     """The learner notebook's locked grader cell of this exercise."""
     nb = nbformat.read(ROOT / "notebooks" / lesson.notebook, as_version=4)
-    calls = (f'lab.check_flag("{name}"', f'lab.check_answer("{name}"')
+    calls = (
+        f'lab.check_flag("{name}"',
+        f'lab.check_answer("{name}"',
+        f"lab.grade_{name.replace('-', '_')}(",
+    )
     (cell,) = [
         c.source
         for c in nb.cells

@@ -90,7 +90,8 @@ def test_no_other_user_test_leaves_ownership_bugs_alive(lab):
         drop=["test_refused_edit_changes_nothing", "test_list_holds_only_my_notes"],
         test_permission_matrix=_own_only_matrix,
     )
-    assert survivors(lab, tests) == {"bola-read", "list-filter", "check-after-write", "support-delete"}
+    alive = {"bola-read", "list-filter", "check-after-write", "support-delete"}
+    assert survivors(lab, tests) == alive
 
 
 @pytest.mark.parametrize("name", [n for n in solution.BROKEN if n != "alice-expired"])
@@ -127,7 +128,8 @@ def test_status_only_checks_leave_body_bugs_alive(lab):
             assert r.status_code == 401
 
     def edit_status(api, tokens, notes):
-        r = api.patch(f"/notes/{notes['bob']}", json={"title": "x"}, headers=bearer(tokens["alice"]))
+        route = f"/notes/{notes['bob']}"
+        r = api.patch(route, json={"title": "x"}, headers=bearer(tokens["alice"]))
         assert r.status_code == 404
 
     tests = suite(

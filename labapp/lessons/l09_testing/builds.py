@@ -8,6 +8,7 @@ valid on every build.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ import jwt
 from labapp.engine.server import LabServer
 from labapp.engine.store import Store
 from labapp.lessons.l09_testing import notes
-from labapp.lessons.l09_testing.app import build_app, signing_key
+from labapp.lessons.l09_testing.api import build_app
 from labapp.lessons.l09_testing.mutants import LAB, STAGING, TARGETS
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class Builds:
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
-        self._key = signing_key(lab.state)
+        self._key = signing_key(lab.store)
         self.note_ids = notes.first_note_ids(lab.store)
         self._urls: dict[str, str] = {}
         self._servers: list[LabServer] = []
@@ -101,8 +102,14 @@ class Builds:
         return ipytest_options(self.lab.workdir)
 
     def grade_tests(self, suite: Any = None) -> Any:
-        """Grade your test suite: against the sound API, then against every mutant."""
+        """Grade your test suite against the sound API and every mutant.
+
+        Without an argument, the tests are the ``test*`` functions (and ``Test*`` classes)
+        defined where you call it: your notebook's cells.
+        """
         __tracebackhide__ = True
+        if suite is None:
+            suite = sys._getframe(1).f_globals  # the caller's namespace: the notebook's
         return self.lab.check_answer("tests", suite)
 
     def stop(self) -> None:
@@ -113,6 +120,13 @@ class Builds:
             thread.join()
         for store in self._stores:
             store.close()
+
+
+def signing_key(store: Store) -> bytes:
+    """The lab's HS256 key, made by ``seed`` (fresh per lab): every build signs with it."""
+    row = store.one("SELECT value FROM lab_key")
+    assert row is not None, "seed() makes the key"
+    return bytes.fromhex(row["value"])
 
 
 def _now() -> int:

@@ -1,4 +1,4 @@
-"""The fixtures a learner's tests take, as a pytest plugin (``-p labapp.lessons.l09_testing.fixtures``).
+"""The fixtures a learner's tests take, as a pytest plugin (``-p`` this module's name).
 
 - ``api``: an httpx client for the notes API, ``base_url`` set: ``api.get("/me", ...)``;
 - ``tokens``: access tokens by name (``"alice"``, ``"alice-expired"``...), minted when the

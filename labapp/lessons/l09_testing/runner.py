@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import sys
 import threading
 import time
 import types
@@ -81,10 +80,9 @@ class Run:
 
 
 def suite_module(suite: Any) -> types.ModuleType:
-    """A module object with the learner's tests and helpers, and none of the lab's fixture
+    """A module object with the learner's tests and helpers (from a namespace dict, a module
+    or a list of functions), and none of the lab's fixture
     names (the grader's versions of ``api``, ``tokens``... win over any look-alike)."""
-    if suite is None:
-        suite = sys.modules["__main__"]
     if isinstance(suite, types.ModuleType):
         namespace = vars(suite)
     elif isinstance(suite, dict):
@@ -93,8 +91,8 @@ def suite_module(suite: Any) -> types.ModuleType:
         namespace = {getattr(item, "__name__", repr(item)): item for item in suite}
     else:
         raise TypeError(
-            "grade_tests() takes nothing (your notebook's tests), a module, or a list of test "
-            f"functions, not {type(suite).__name__}"
+            "grade_tests() takes nothing (your notebook's tests), a module, a dict or a list "
+            f"of test functions, not {type(suite).__name__}"
         )
     module = types.ModuleType("your_tests")
     for name, value in namespace.items():
@@ -183,9 +181,9 @@ def run_suite(suite: Any, workdir: Path, targets: tuple[str, ...] = (SOUND,)) ->
 
     def session() -> None:
         try:
-            with _grading_profile(), _no_autoload(), contextlib.redirect_stdout(output):
-                with contextlib.redirect_stderr(output):
-                    code = pytest.main(args, plugins=[fixtures, plugin])
+            quiet = contextlib.redirect_stdout(output), contextlib.redirect_stderr(output)
+            with _grading_profile(), _no_autoload(), quiet[0], quiet[1]:
+                code = pytest.main(args, plugins=[fixtures, plugin])
             if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
                 plugin.run.problem = f"pytest could not run the suite ({code.name})"
         except BaseException as exc:  # noqa: BLE001 - reported, never raised into a cell
