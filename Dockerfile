@@ -32,7 +32,10 @@ RUN pip install --no-cache-dir \
         "nbformat>=5.10" \
         "nbclient>=0.10" \
         "nbval>=0.11" \
-        "pytest>=8" && \
+        "pytest>=8" \
+        "ipytest>=0.14.2" \
+        "hypothesis>=6.100" \
+        "schemathesis>=4.0" && \
     fix-permissions "${CONDA_DIR}" && \
     fix-permissions "/home/${NB_USER}"
 

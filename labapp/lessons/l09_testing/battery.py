@@ -228,7 +228,7 @@ HINTS = (
 )
 
 
-@dataclass
+@dataclass(repr=False)  # keep Report's text repr
 class SuiteReport(Report):
     """The mutation report: one row for the sound API (or one per false alarm), one per
     mutant; the summary is the mutation score."""
@@ -303,7 +303,7 @@ def judge(run: Run) -> SuiteReport:
             rows.append(Row("mutant", mutant, description, "killed", observed, True))
         else:
             ran = len(by_target.get(mutant, []))
-            observed = f"survived: {ran} test runs, none failed" if ran else "survived: not run"
+            observed = f"survived: {ran} test(s) ran on it, none failed" if ran else "survived: not run"
             rows.append(
                 Row(
                     "mutant",

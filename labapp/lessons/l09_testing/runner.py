@@ -50,7 +50,10 @@ def ipytest_options(workdir: Path) -> dict[str, Any]:
     pytest settings (a config file of the lab's, in its temp folder)."""
     return {
         "clean": False,
-        "addopts": ["-q", "-p", PLUGIN, "-c", str(_ini(workdir)), "-p", "no:cacheprovider"],
+        "addopts": [
+            *("-q", "-p", PLUGIN, "-c", str(_ini(workdir)), "-p", "no:cacheprovider"),
+            *("-W", "ignore::pytest.PytestAssertRewriteWarning"),  # already-imported plugins
+        ],
     }
 
 
@@ -150,6 +153,7 @@ class _Grading:
             if call.excinfo is not None and not report.skipped:
                 message = str(call.excinfo.value).strip().splitlines()
                 error = call.excinfo.typename + (f": {message[0]}" if message else "")
+                error = error if len(error) <= 160 else error[:157] + "..."
                 if report.when == "setup":
                     error = f"error in setup: {error}"
             self.run.outcomes.append(
