@@ -303,7 +303,8 @@ def judge(run: Run) -> SuiteReport:
             rows.append(Row("mutant", mutant, description, "killed", observed, True))
         else:
             ran = len(by_target.get(mutant, []))
-            observed = f"survived: {ran} test(s) ran on it, none failed" if ran else "survived: not run"
+            observed = f"survived: {ran} test(s) ran on it, none failed"
+            observed = observed if ran else "survived: not run (the suite stopped first)"
             rows.append(
                 Row(
                     "mutant",
