@@ -4,7 +4,8 @@ Measured:
 1. Lab start to first response: ``start_lab("01-unprotected")`` plus one GET /health,
    50 times (median and p95 ms); ``lab.stop()`` is timed separately.
 2. Grader time per lesson: ``lab.grade()`` against the weak defaults, 5 runs, median s
-   (it raises DefenseBreached, which is caught: the battery still ran fully).
+   (it raises DefenseBreached, which is caught: the battery still ran fully); lesson 09's
+   ``lab.grade_tests()`` of its solution suite and of a happy-path suite (target 10 s).
 3. nbval wall time per solution notebook, in a pytest subprocess from the repo root.
 4. Kernel RSS (VmRSS) of a fresh python3 kernel, before and after starting a lab in it.
 6. Verdicts on a busy machine: with 2 x cores busy processes, LABAPP_BENCH_ROUNDS grades
@@ -30,6 +31,7 @@ import io
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -42,9 +44,9 @@ from typing import Any
 from jupyter_client import KernelManager
 
 import labapp
-from labapp import DefenseBreached, start_lab
+from labapp import DefenseBreached, WrongAnswer, start_lab
 from labapp.engine.spec import Lesson
-from labapp.lessons import all_lessons
+from labapp.lessons import all_lessons, get_lesson
 from labapp.tools import authoring
 from labapp.tools.cohort import grade_cohort
 
@@ -119,6 +121,36 @@ def bench_grader(runs: int = 5) -> list[Row]:
         name = f"grade() {lesson.id}, solution"
         rows.append(row(name, statistics.median(times), "s", 3, runs=times))
     return rows
+
+
+def _suite_grade(lab: Any, suite: dict[str, Any]) -> float:
+    t0 = time.perf_counter()
+    with contextlib.suppress(WrongAnswer):  # a gap suite is meant to fail
+        lab.grade_tests(suite)
+    return time.perf_counter() - t0
+
+
+def bench_suite_grades(runs: int = 5) -> list[Row]:
+    """Lesson 09's ``lab.grade_tests()``: the steps hint's suite (it kills all 18 mutants)
+    and a happy-path suite (every mutant survives); the first grade also starts the builds."""
+    lesson = get_lesson("09-testing")
+    steps = lesson.all_hints()["tests"][2]
+    code = re.search(r"```python\n(.*?)```", steps, re.S)
+    assert code is not None, "lesson 09's steps hint holds its suite"
+    with start_lab(lesson.id) as lab:
+        solution: dict[str, Any] = {"lab": lab}
+        exec(code[1], solution)  # noqa: S102 - the course's own hint
+        happy = {k: solution[k] for k in ("test_health_is_public", "test_sign_in_and_refresh")}
+        happy["sign_in"] = solution["sign_in"]
+        first = _suite_grade(lab, solution)
+        times = [_suite_grade(lab, solution) for _ in range(runs)]
+        gaps = [_suite_grade(lab, happy) for _ in range(runs)]
+    name = "grade_tests() 09-testing"
+    return [
+        row(f"{name}, solution suite, first (starts 19 builds)", first, "s", 10),
+        row(f"{name}, solution suite, median", statistics.median(times), "s", 10, runs=times),
+        row(f"{name}, happy-path suite, median", statistics.median(gaps), "s", 10, runs=gaps),
+    ]
 
 
 def bench_nbval() -> list[Row]:
@@ -345,7 +377,8 @@ def main() -> None:
 
 
 def run() -> None:
-    rows = bench_start() + bench_grader() + bench_nbval() + bench_cohort() + bench_loaded()
+    rows = bench_start() + bench_grader() + bench_suite_grades() + bench_nbval()
+    rows += bench_cohort() + bench_loaded()
     kernel_rows, kernel_executable = bench_kernel()
     rows += kernel_rows
     print_table(rows)
