@@ -37,7 +37,7 @@ settings.register_profile(
     derandomize=True,  # every build sees the same examples: a kill is reproducible
     database=None,  # no .hypothesis folder, and no example carried over between builds
     deadline=None,  # real HTTP: a slow round trip is not a failure
-    max_examples=25,  # enough to find a crash a property test is written for; 19 builds x 25 requests
+    max_examples=25,  # enough for the crash a property test is for; x 19 builds
     phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure is enough to kill
     suppress_health_check=[HealthCheck.too_slow],
 )
