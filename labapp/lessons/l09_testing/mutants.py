@@ -1,9 +1,9 @@
 """The regressions the grader serves, each described by what it broke (never by its code).
 
-Each is a realistic change a team ships by accident (the source article: "Routes change.
-Middleware gets reordered. A helper function bypasses a permission check. Someone adds a
-new endpoint and forgets to apply the same rules."). ``app.py`` builds every one of them
-from the same factory as the sound API, so a mutant differs from it in one place only.
+Each is a realistic change a team ships by accident: a route changes, middleware is
+reordered, a helper bypasses a permission check, a new endpoint misses the rules the others
+follow. ``api.py`` builds every one of them from the same factory as the sound API, so a
+mutant differs from it in one place only.
 """
 
 from __future__ import annotations
