@@ -201,6 +201,24 @@ def test_a_look_alike_api_fixture_is_replaced_by_the_graders(lab):
 
     report = lab.grade_tests(suite(api=api))
     assert report.passed
+    assert "your own fixture(s) api: replaced by the lab's" in report.rows[0].observed
+
+
+def test_grading_settings_reach_a_property_test_defined_earlier(lab):
+    """Hypothesis binds a test's settings when @given runs: the grader's (no deadline, a few
+    derandomized examples) must still apply, or a slow build is a false alarm."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @given(raw=st.just(b"x"))
+    @settings(deadline=200, max_examples=1)
+    def test_slow_property(api, raw):
+        time.sleep(0.21)  # past its own 200 ms deadline on every build
+        assert api.get("/me", headers={"Authorization": b"Bearer " + raw}).status_code == 401
+
+    report = lab.grade_tests(suite(test_slow_property=test_slow_property))
+    assert report.passed, str(report)
+    assert test_slow_property._hypothesis_internal_use_settings.deadline is not None  # put back
 
 
 # -- bad input ------------------------------------------------------------------------------

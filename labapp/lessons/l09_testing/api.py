@@ -72,8 +72,12 @@ def build_app(store: Store, key: bytes, mutant: str = SOUND) -> FastAPI:
     """The notes API over ``store``, signed with ``key``; ``mutant`` names its one bug."""
     app = FastAPI(title="Notes API", version="1.0")
     if mutant == "cors-credentials":
-        app.add_middleware(
-            CORSMiddleware, allow_origin_regex=".*", allow_credentials=True, allow_methods=["*"]
+        app.add_middleware(  # "let the new front-end domains in": every origin, reflected
+            CORSMiddleware,
+            allow_origin_regex=".*",
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
         )
     else:
         app.add_middleware(

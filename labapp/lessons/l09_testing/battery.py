@@ -13,14 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 from labapp.engine.grading import Report, Row
 from labapp.lessons.l09_testing.mutants import MUTANTS, SOUND, TARGETS
-from labapp.lessons.l09_testing.runner import Outcome, Run, run_suite
+from labapp.lessons.l09_testing.runner import (
+    Outcome,
+    Run,
+    replaced_fixtures,
+    run_suite,
+    suite_module,
+)
 
 if TYPE_CHECKING:
     from labapp.engine.lab import Lab
 
 # What kind of test would have caught each mutant: shown beside a survivor, never its code.
 CATCH = {
-    "unauth-route": "call every route without a token (all of the OpenAPI paths but /health)",
+    "unauth-route": "call every route without a token (every OpenAPI path but /health, /login "
+    "and /refresh)",
     "bola-read": "read another user's note with your token: expect 404",
     "list-filter": "check that every note GET /notes returns is the caller's (the body, not "
     "the status)",
@@ -38,11 +45,11 @@ CATCH = {
     "refresh-replay": "use a refresh token twice: the second use must be refused",
     "family-kept": "after a replay, try the newest refresh token of the same family too",
     "deleted-user": "send the deleted user's token (dave-deleted): expect 401",
-    "cors-credentials": "send a preflight from a foreign Origin: it must not be allowed with "
-    "credentials",
+    "cors-credentials": "send a preflight from a foreign Origin: the answer must not carry "
+    "Access-Control-Allow-Origin for it",
     "me-leak": "check the fields GET /me returns, not only its status",
     "staging-search": "run schemathesis against lab.staging_url, then pin the crash it finds "
-    "in a regression test that expects a 4xx",
+    "in a regression test that expects what the sound API answers",
 }
 
 SUITE = """\
@@ -235,30 +242,35 @@ class SuiteReport(Report):
 
     killed: int = 0
     false_alarms: int = 0
-    log_title = "pytest's output"
+    graded: bool = True
+    log_title = "pytest's output (tests failing on mutants are expected there)"
 
     def summary(self) -> str:
-        alarms = f"; {self.false_alarms} false alarm(s)" if self.false_alarms else ""
-        return f"{self.title}: mutation score {self.killed}/{len(MUTANTS)} mutants killed{alarms}"
+        if not self.graded:
+            return f"{self.title}: not graded (see the row below)"
+        if self.false_alarms:
+            return (
+                f"{self.title}: mutation score 0/{len(MUTANTS)}: {self.false_alarms} false "
+                f"alarm(s) to fix first (without them, {self.killed} mutants would be killed)"
+            )
+        return f"{self.title}: mutation score {self.killed}/{len(MUTANTS)} mutants killed"
 
 
 def grade_suite(lab: Lab, suite: Any) -> SuiteReport:
     __tracebackhide__ = True
-    from labapp.lessons.l09_testing.runner import suite_module
-
     suite_module(suite)  # a wrong argument is the learner's TypeError, before anything runs
     lab.net.reset_builds()
-    return judge(run_suite(suite, lab.workdir, TARGETS))
+    return judge(run_suite(suite, lab.workdir, TARGETS), replaced_fixtures(suite))
 
 
-def judge(run: Run) -> SuiteReport:
+def judge(run: Run, replaced: list[str] | None = None) -> SuiteReport:
     title = "09-testing test suite"
     if run.problem or not run.outcomes:
         problem = run.problem or (
             "no tests found: define functions named test_... that take the api fixture"
         )
         row = Row("suite", "runs", "your suite runs", "it runs to the end", problem, False)
-        return SuiteReport(title, [row], _tail(run.output))
+        return SuiteReport(title, [row], _tail(run.output), graded=False)
     by_target: dict[str | None, list[Outcome]] = {}
     for outcome in run.outcomes:
         by_target.setdefault(outcome.target, []).append(outcome)
@@ -277,8 +289,7 @@ def judge(run: Run) -> SuiteReport:
                 "passes on the sound API",
                 f"failed: {observed}",
                 False,
-                "a test that fails on correct code catches nothing: fix the test (is your "
-                "expectation what the API's rules say?)",
+                _alarm_hint(outcome.error),
                 "false alarm: fails on correct code",
             )
         )
@@ -287,6 +298,9 @@ def judge(run: Run) -> SuiteReport:
         passing = len({o.test for o in sound if o.passed})
         note = f"; {len(unused)} never call the API (ran once): {', '.join(unused)}"
         observed = f"{passing} passed" + (note if unused else "")
+        if replaced:
+            names = ", ".join(replaced)
+            observed += f"; your own fixture(s) {names}: replaced by the lab's while grading"
         rows.append(Row("sound", SOUND, "the sound API", "every test passes", observed, True))
     killed = 0
     for mutant, description in MUTANTS.items():
@@ -319,6 +333,18 @@ def judge(run: Run) -> SuiteReport:
             )
     report = SuiteReport(title, rows, _tail(run.output), killed=killed, false_alarms=len(alarms))
     return report
+
+
+def _alarm_hint(error: str) -> str:
+    if "LocalProtocolError" in error or "InvalidURL" in error:
+        return (
+            "your test could not even send its request (httpx refused it): build the input "
+            "from what HTTP can carry (a header value: visible bytes, no space at either end)"
+        )
+    return (
+        "a test that fails on correct code catches nothing: fix the test (is your "
+        "expectation what the API's rules say?)"
+    )
 
 
 def _tail(output: str) -> list[str]:

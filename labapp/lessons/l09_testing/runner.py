@@ -31,16 +31,16 @@ from labapp.lessons.l09_testing.mutants import SOUND
 PLUGIN = fixtures.__name__
 SUITE_FILE = "test_your_suite.py"
 DEADLINE = 120.0  # seconds for a whole suite on every build; a stuck test stops the run
-GRADING_PROFILE = "labapp-grading"
-settings.register_profile(
-    GRADING_PROFILE,
-    derandomize=True,  # every build sees the same examples: a kill is reproducible
-    database=None,  # no .hypothesis folder, and no example carried over between builds
-    deadline=None,  # real HTTP: a slow round trip is not a failure
-    max_examples=25,  # enough for the crash a property test is for; x 19 builds
-    phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure is enough to kill
-    suppress_health_check=[HealthCheck.too_slow],
-)
+GRADING = {
+    "derandomize": True,  # every build sees the same examples: a kill is reproducible
+    "database": None,  # no .hypothesis folder, and no example carried over between builds
+    "deadline": None,  # real HTTP on a busy machine: a slow round trip is not a failure
+    "phases": [Phase.explicit, Phase.generate],  # no shrinking: a failure is enough to kill
+    "suppress_health_check": [HealthCheck.too_slow],
+}
+MAX_EXAMPLES = 25  # per build (x 19): enough for the crash a property test is written for
+# In the notebook: no deadline either (a loaded hub is slow), and no .hypothesis folder.
+settings.register_profile("labapp", deadline=None, database=None)
 _IGNORED = {"In", "Out", "exit", "quit", "get_ipython", "_", "__", "___"}
 
 
@@ -53,6 +53,7 @@ def ipytest_options(workdir: Path) -> dict[str, Any]:
         "addopts": [
             *("-q", "-p", PLUGIN, "-c", str(_ini(workdir)), "-p", "no:cacheprovider"),
             *("-W", "ignore::pytest.PytestAssertRewriteWarning"),  # already-imported plugins
+            "--tb=short",  # a failing request's traceback is pages of httpx otherwise
         ],
     }
 
@@ -105,6 +106,19 @@ def suite_module(suite: Any) -> types.ModuleType:
     return module
 
 
+def replaced_fixtures(suite: Any) -> list[str]:
+    """Fixtures of the learner's own named like the lab's (the grader uses the lab's)."""
+    namespace = vars(suite) if isinstance(suite, types.ModuleType) else suite
+    if not isinstance(namespace, dict):
+        return []
+    return [
+        name
+        for name in fixtures.NAMES
+        if hasattr(namespace.get(name), "_fixture_function_marker")
+        and namespace[name] is not getattr(fixtures, name)
+    ]
+
+
 class _Grading:
     """The plugin: the suite as a module, ``target`` over every build, outcomes recorded."""
 
@@ -112,6 +126,8 @@ class _Grading:
         self.module, self.path, self.targets = module, path, targets
         self.run = Run()
         self.deadline = time.monotonic() + DEADLINE
+        self.bound: dict[Any, Any] = {}  # a @given test -> its own settings, put back after
+        self.running = ""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pycollect_makemodule(self, module_path: Path, parent: Any) -> Any:
@@ -132,6 +148,22 @@ class _Grading:
 
     def pytest_collection_finish(self, session: Any) -> None:
         self.run.collected = len(session.items)
+        for item in session.items:  # a @given test's settings were fixed when it was defined
+            test = getattr(item, "obj", None)
+            bound = getattr(test, "_hypothesis_internal_use_settings", None)
+            if bound is not None and test not in self.bound:
+                self.bound[test] = bound
+                examples = min(bound.max_examples, MAX_EXAMPLES)
+                test._hypothesis_internal_use_settings = settings(  # type: ignore[union-attr]
+                    bound, max_examples=examples, **GRADING
+                )
+
+    def restore(self) -> None:
+        for test, bound in self.bound.items():
+            test._hypothesis_internal_use_settings = bound
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.running = nodeid.split("::")[-1]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: Any) -> None:
@@ -179,15 +211,18 @@ def run_suite(suite: Any, workdir: Path, targets: tuple[str, ...] = (SOUND,)) ->
     plugin = _Grading(suite_module(suite), path, targets)
     args = [str(path), "-c", str(_ini(workdir)), "--rootdir", str(folder), "-q"]
     args += ["-p", "no:cacheprovider", "-p", "no:faulthandler", "--capture=sys"]
-    args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    args += ["-W", "ignore::pytest.PytestAssertRewriteWarning", "--color=no", "--tb=short"]
     output = io.StringIO()
     started = time.monotonic()
 
     def session() -> None:
         try:
             quiet = contextlib.redirect_stdout(output), contextlib.redirect_stderr(output)
-            with _grading_profile(), _no_autoload(), quiet[0], quiet[1]:
-                code = pytest.main(args, plugins=[fixtures, plugin])
+            try:
+                with _no_autoload(), quiet[0], quiet[1]:
+                    code = pytest.main(args, plugins=[fixtures, plugin])
+            finally:
+                plugin.restore()
             if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
                 plugin.run.problem = f"pytest could not run the suite ({code.name})"
         except BaseException as exc:  # noqa: BLE001 - reported, never raised into a cell
@@ -197,24 +232,14 @@ def run_suite(suite: Any, workdir: Path, targets: tuple[str, ...] = (SOUND,)) ->
     worker.start()
     worker.join(DEADLINE + 15)
     if worker.is_alive():
-        running = plugin.run.outcomes[-1].test if plugin.run.outcomes else "the first test"
+        running = plugin.running or "the first test"
         plugin.run.problem = (
-            f"the suite did not finish in {DEADLINE + 15:.0f} s (stuck after {running}): a test "
-            "that waits forever cannot be graded; restart the kernel to end it"
+            f"the suite did not finish in {DEADLINE + 15:.0f} s: {running} never returned. A "
+            "test that waits forever cannot be graded; fix it, then restart the kernel to end it"
         )
     plugin.run.output = output.getvalue()
     plugin.run.seconds = time.monotonic() - started
     return plugin.run
-
-
-@contextlib.contextmanager
-def _grading_profile() -> Iterator[None]:
-    before = settings.get_current_profile_name()
-    settings.load_profile(GRADING_PROFILE)
-    try:
-        yield
-    finally:
-        settings.load_profile(before)
 
 
 @contextlib.contextmanager
