@@ -306,14 +306,17 @@ class Lab:
         self._record(self.lesson.id, name)
         return report
 
-    def hint(self, name: str) -> None:
+    def hint(self, name: str | None = None) -> None:
         """Print the next hint for an exercise, one at a time.
 
         An attack's hints are a ladder: a nudge (where to look), the technique (by name, with
         its reference), then the steps. Each hint shown is recorded in the progress file.
+        Without a name, the lesson's only exercise (a lesson with several asks which).
         """
         __tracebackhide__ = True
         hints = self.lesson.all_hints()
+        if name is None and len(hints) == 1:
+            name = next(iter(hints))
         if name not in hints:
             valid = ", ".join(repr(h) for h in hints) or "(none)"
             raise UnknownExercise(f"lesson {self.lesson.id} has no exercise {name!r}; try {valid}")

@@ -97,6 +97,16 @@ def test_hints_come_one_at_a_time_then_say_there_are_no_more(lab01: Lab, capsys)
         lab01.hint("no-such-exercise")
 
 
+def test_hint_without_a_name_means_the_only_exercise(lab01: Lab, capsys) -> None:
+    """lab.hint() in a lesson of one exercise gives its hints; with several, it asks which."""
+    with start_lab("00-welcome") as lab00:
+        assert list(lab00.lesson.all_hints()) == ["classify"]
+        lab00.hint()
+        assert "Hint 1/3 (nudge) for 'classify'" in capsys.readouterr().out
+    with pytest.raises(UnknownExercise, match="'read-all-orders'"):
+        lab01.hint()
+
+
 def test_check_answer_refuses_an_unknown_quiz(lab01: Lab) -> None:
     """A lesson without that quiz says which quizzes it has."""
     with pytest.raises(UnknownExercise, match="no quiz"):

@@ -229,6 +229,18 @@ def test_no_tests_is_a_clear_row(lab):
         lab.grade_tests({"helper": solution.bearer})
 
 
+def test_a_test_pytest_would_not_collect_is_named(lab):
+    def check_health(api):  # takes the fixtures, but pytest only collects test_...
+        assert api.get("/health").status_code == 200
+
+    with pytest.raises(WrongAnswer) as failed:
+        lab.grade_tests(
+            {"test_health": solution.test_health_is_public, "check_health": check_health}
+        )
+    sound = failed.value.report.rows[0]
+    assert "never ran (a test's name starts with test): check_health" in sound.observed
+
+
 def test_a_wrong_argument_is_a_clear_error(lab):
     with pytest.raises(TypeError, match="grade_tests\\(\\) takes nothing"):
         lab.grade_tests(42)

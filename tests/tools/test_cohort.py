@@ -309,6 +309,13 @@ def test_the_exercises_come_from_the_canonical_grader_cells() -> None:
     assert cohort.load_canonical(ROOT / "notebooks" / N00).columns == [COLUMNS[0]]
 
 
+def test_a_lessons_own_grader_call_is_its_exercise() -> None:
+    """lab.grade_tests() grades exercise "tests", the column the progress file records."""
+    canon = cohort.load_canonical(ROOT / "notebooks" / "09-testing-failure-paths.ipynb")
+    assert canon.lesson == "09-testing"
+    assert canon.columns == ["09-testing:tests"]
+
+
 def test_a_missing_submissions_folder_is_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

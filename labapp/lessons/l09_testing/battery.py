@@ -8,10 +8,12 @@ the sound API kills nothing, wherever else it fails.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from labapp.engine.grading import Report, Row
+from labapp.lessons.l09_testing.fixtures import NAMES as FIXTURE_NAMES
 from labapp.lessons.l09_testing.mutants import MUTANTS, SOUND, TARGETS
 from labapp.lessons.l09_testing.runner import (
     Outcome,
@@ -258,9 +260,16 @@ class SuiteReport(Report):
 
 def grade_suite(lab: Lab, suite: Any) -> SuiteReport:
     __tracebackhide__ = True
-    suite_module(suite)  # a wrong argument is the learner's TypeError, before anything runs
+    module = suite_module(suite)  # a wrong argument: the learner's TypeError, before any run
     lab.net.reset_builds()
-    return judge(run_suite(suite, lab.workdir, TARGETS), replaced_fixtures(suite))
+    report = judge(run_suite(suite, lab.workdir, TARGETS), replaced_fixtures(suite))
+    misnamed = unnamed_tests(module)
+    if misnamed and report.rows and report.rows[0].kind == "sound":
+        first = report.rows[0]
+        names = ", ".join(misnamed)
+        extra = f"; never ran (a test's name starts with test): {names}"
+        report.rows[0] = replace(first, observed=first.observed + extra)
+    return report
 
 
 def judge(run: Run, replaced: list[str] | None = None) -> SuiteReport:
@@ -333,6 +342,18 @@ def judge(run: Run, replaced: list[str] | None = None) -> SuiteReport:
             )
     report = SuiteReport(title, rows, _tail(run.output), killed=killed, false_alarms=len(alarms))
     return report
+
+
+def unnamed_tests(module: Any) -> list[str]:
+    """Functions that take only the lab's fixtures but that pytest will not collect."""
+    found = []
+    for name, value in vars(module).items():
+        if name.startswith("test") or not inspect.isfunction(value):
+            continue
+        params = set(inspect.signature(value).parameters)
+        if params and params <= set(FIXTURE_NAMES):
+            found.append(name)
+    return sorted(found)
 
 
 def _alarm_hint(error: str) -> str:
