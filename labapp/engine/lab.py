@@ -319,6 +319,8 @@ class Lab:
             name = next(iter(hints))
         if name not in hints:
             valid = ", ".join(repr(h) for h in hints) or "(none)"
+            if name is None:
+                raise UnknownExercise(f"which exercise? lab.hint(name), name one of {valid}")
             raise UnknownExercise(f"lesson {self.lesson.id} has no exercise {name!r}; try {valid}")
         shown = self._hints_shown.get(name, 0)
         steps = hints[name]
