@@ -4,9 +4,10 @@ The tests are the ``test*`` functions and ``Test*`` classes of the notebook's na
 (or of a module a course test passes). A plugin puts them in a module object pytest
 collects (the way ipytest does, without its temporary file in the notebook's folder),
 parametrizes ``target`` (which the ``api`` fixture depends on) over every build, and
-records each test's outcome per build. Measured: 17 builds of a 20-test suite with a
-Hypothesis test grade in a few seconds, because Hypothesis runs under a fixed profile
-(derandomized, no shrinking: a failing example found is enough to kill a mutant).
+records each test's outcome per build. A ``@given`` test runs under the grader's settings
+(derandomized, no deadline, 25 examples, no shrinking: a failing example found is enough to
+kill a mutant), put back afterwards. ``make bench`` measures the solution's suite (33 tests
+on 19 builds) at about 7 s.
 """
 
 from __future__ import annotations
