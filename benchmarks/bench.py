@@ -10,8 +10,9 @@ Measured:
 4. Kernel RSS (VmRSS) of a fresh python3 kernel, before and after starting a lab in it.
 6. Verdicts on a busy machine: with 2 x cores busy processes, LABAPP_BENCH_ROUNDS grades
    (default 30) of each lesson's solution (every one must pass) and of each wrong defense
-   whose row is about time or concurrency (every one must fail that row). Counted, never
-   timed: the figure is the number of wrong verdicts, and its target is 0.
+   whose row is about time or concurrency (every one must fail that row), and 3 grades of
+   lesson 09's solution suite (every one must pass). Counted, never timed: the figure is
+   the number of wrong verdicts, and its target is 0.
 5. Cohort grading: ``labapp grade`` of LABAPP_BENCH_LEARNERS learners (default 2) who
    each hand in every solution notebook, with as many workers as cores; wall seconds per
    learner-course, and the wall time projected for 30 and 300 learners on this machine
@@ -130,16 +131,21 @@ def _suite_grade(lab: Any, suite: dict[str, Any]) -> float:
     return time.perf_counter() - t0
 
 
-def bench_suite_grades(runs: int = 5) -> list[Row]:
-    """Lesson 09's ``lab.grade_tests()``: the steps hint's suite (it kills all 18 mutants)
-    and a happy-path suite (every mutant survives); the first grade also starts the builds."""
-    lesson = get_lesson("09-testing")
-    steps = lesson.all_hints()["tests"][2]
+def _solution_suite(lab: Any) -> dict[str, Any]:
+    """Lesson 09's answer: the suite its steps hint defines (it kills all 18 mutants)."""
+    steps = get_lesson("09-testing").all_hints()["tests"][2]
     code = re.search(r"```python\n(.*?)```", steps, re.S)
     assert code is not None, "lesson 09's steps hint holds its suite"
-    with start_lab(lesson.id) as lab:
-        solution: dict[str, Any] = {"lab": lab}
-        exec(code[1], solution)  # noqa: S102 - the course's own hint
+    suite: dict[str, Any] = {"lab": lab}
+    exec(code[1], suite)  # noqa: S102 - the course's own hint
+    return suite
+
+
+def bench_suite_grades(runs: int = 5) -> list[Row]:
+    """Lesson 09's ``lab.grade_tests()``: the solution's suite and a happy-path suite (every
+    mutant survives); the first grade also starts the builds."""
+    with start_lab("09-testing") as lab:
+        solution = _solution_suite(lab)
         happy = {k: solution[k] for k in ("test_health_is_public", "test_sign_in_and_refresh")}
         happy["sign_in"] = solution["sign_in"]
         first = _suite_grade(lab, solution)
@@ -266,6 +272,7 @@ def bench_loaded() -> list[Row]:
             rows.append(row(f"busy: {lesson_id}, not caught on its rows (skipped)", None, "", 0))
         return [row("busy (0 spinners): solutions, wrong verdicts (skipped)", None, "", 0), *rows]
     with busy_cpu() as hogs:
+        rows.append(_busy_suite_grades(hogs, min(rounds, 3)))
         for lesson in all_lessons():
             if not lesson.hooks:
                 continue
@@ -283,6 +290,22 @@ def bench_loaded() -> list[Row]:
                     name = f"busy: {lesson.id} '{text[:40]}' not caught on {row_id}"
                     rows.append(row(name, missed, f"/{rounds}", 0))
     return rows
+
+
+def _busy_suite_grades(hogs: int, rounds: int) -> Row:
+    """Lesson 09's solution suite, graded beside the spinners: every grade must pass (no
+    false alarm from a slow build, every mutant killed). A grade takes seconds: a few rounds."""
+    wrong = 0
+    with start_lab("09-testing") as lab:
+        suite = _solution_suite(lab)
+        for _ in range(rounds):
+            try:
+                lab.grade_tests(suite)
+            except WrongAnswer:
+                wrong += 1
+    return row(
+        f"busy ({hogs} spinners): 09-testing solution suite, wrong verdicts", wrong, f"/{rounds}", 0
+    )
 
 
 def vm_rss_mb(pid: int) -> float:
