@@ -241,6 +241,36 @@ def test_a_test_pytest_would_not_collect_is_named(lab):
     assert "never ran (a test's name starts with test): check_health" in sound.observed
 
 
+def test_a_test_that_asks_which_build_it_runs_on_is_not_graded(lab):
+    """The class of a test that fails wherever it is not on the sound build: it would kill
+    every mutant without testing anything (a test, a fixture of the learner's, a method)."""
+
+    def test_knows_the_build(target):
+        assert target == "sound"
+
+    @pytest.fixture
+    def which(target):
+        return target
+
+    class TestPeeks:
+        def test_it(self, api, target):
+            assert target == "sound"
+
+    for cheat in (
+        {"test_knows_the_build": test_knows_the_build},
+        {"which": which, "test_health": solution.test_health_is_public},
+        {"TestPeeks": TestPeeks},
+    ):
+        with pytest.raises(WrongAnswer, match="asks which build it runs on") as failed:
+            lab.grade_tests(suite(**cheat))
+        assert "not graded" in failed.value.report.summary()
+
+    def hit(api, token, target):  # a helper whose target is a route: graded as usual
+        return api.get(target, headers=bearer(token))
+
+    assert lab.grade_tests(suite(hit=hit)).passed
+
+
 def test_a_wrong_argument_is_a_clear_error(lab):
     with pytest.raises(TypeError, match="grade_tests\\(\\) takes nothing"):
         lab.grade_tests(42)

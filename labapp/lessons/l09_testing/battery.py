@@ -261,6 +261,16 @@ class SuiteReport(Report):
 def grade_suite(lab: Lab, suite: Any) -> SuiteReport:
     __tracebackhide__ = True
     module = suite_module(suite)  # a wrong argument: the learner's TypeError, before any run
+    peeking = asks_for_the_build(module)
+    if peeking:
+        names = ", ".join(peeking)
+        why = (
+            f"{names} asks which build it runs on (the target fixture): a test that fails "
+            "wherever target is not the sound build kills every mutant and tests nothing. "
+            "Judge the API's answers instead"
+        )
+        row = Row("suite", "runs", "your suite runs", "tests that judge answers", why, False)
+        return SuiteReport("09-testing test suite", [row], graded=False)
     lab.net.reset_builds()
     report = judge(run_suite(suite, lab.workdir, TARGETS), replaced_fixtures(suite))
     misnamed = unnamed_tests(module)
@@ -342,6 +352,32 @@ def judge(run: Run, replaced: list[str] | None = None) -> SuiteReport:
             )
     report = SuiteReport(title, rows, _tail(run.output), killed=killed, false_alarms=len(alarms))
     return report
+
+
+def asks_for_the_build(module: Any) -> list[str]:
+    """Tests, fixtures and test methods of the learner's that take the ``target`` fixture."""
+    found = []
+    for name, value in vars(module).items():
+        candidates = []  # a helper's own parameter named target (a route, say) is no concern
+        if hasattr(value, "_fixture_function"):
+            candidates = [(name, value._fixture_function)]
+        elif name.startswith("test"):
+            candidates = [(name, value)]
+        elif inspect.isclass(value) and name.startswith("Test"):
+            candidates = [
+                (f"{name}.{n}", f) for n, f in vars(value).items() if n.startswith("test")
+            ]
+        for label, function in candidates:
+            if inspect.isfunction(function) and "target" in _parameters(function):
+                found.append(label)
+    return sorted(found)
+
+
+def _parameters(function: Any) -> set[str]:
+    try:
+        return set(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return set()
 
 
 def unnamed_tests(module: Any) -> list[str]:
