@@ -9,7 +9,8 @@ the sound API kills nothing, wherever else it fails.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labapp.engine.grading import Report, Row
@@ -237,6 +238,9 @@ HINTS = (
 )
 
 
+TITLE = "09-testing test suite"
+
+
 @dataclass(repr=False)  # keep Report's text repr
 class SuiteReport(Report):
     """The mutation report: one row for the sound API (or one per false alarm), one per
@@ -270,20 +274,15 @@ def grade_suite(lab: Lab, suite: Any) -> SuiteReport:
             "Judge the API's answers instead"
         )
         row = Row("suite", "runs", "your suite runs", "tests that judge answers", why, False)
-        return SuiteReport("09-testing test suite", [row], graded=False)
+        return SuiteReport(TITLE, [row], graded=False)
     lab.net.reset_builds()
-    report = judge(run_suite(suite, lab.workdir, TARGETS), replaced_fixtures(suite))
-    misnamed = unnamed_tests(module)
-    if misnamed and report.rows and report.rows[0].kind == "sound":
-        first = report.rows[0]
-        names = ", ".join(misnamed)
-        extra = f"; never ran (a test's name starts with test): {names}"
-        report.rows[0] = replace(first, observed=first.observed + extra)
-    return report
+    run = run_suite(suite, lab.workdir, TARGETS)
+    return judge(run, replaced_fixtures(suite), unnamed_tests(module))
 
 
-def judge(run: Run, replaced: list[str] | None = None) -> SuiteReport:
-    title = "09-testing test suite"
+def judge(run: Run, replaced: Sequence[str] = (), misnamed: Sequence[str] = ()) -> SuiteReport:
+    """The report of a run; ``replaced`` and ``misnamed`` are noted on the sound row."""
+    title = TITLE
     if run.problem or not run.outcomes:
         problem = run.problem or (
             "no tests found: define functions named test_... that take the api fixture"
@@ -320,6 +319,9 @@ def judge(run: Run, replaced: list[str] | None = None) -> SuiteReport:
         if replaced:
             names = ", ".join(replaced)
             observed += f"; your own fixture(s) {names}: replaced by the lab's while grading"
+        if misnamed:
+            names = ", ".join(misnamed)
+            observed += f"; never ran (a test's name starts with test): {names}"
         rows.append(Row("sound", SOUND, "the sound API", "every test passes", observed, True))
     killed = 0
     for mutant, description in MUTANTS.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 
 class Builds:
-    """``lab.net``: ``url(target)``, ``mint_tokens()``, ``note_ids``, and the grader."""
+    """``lab.net``: ``url(target)``, ``tokens()``, ``note_ids``, and the grader."""
 
     exports = ("grade_tests", "staging_url", "ipytest_config", "tokens")
 
@@ -82,15 +83,13 @@ class Builds:
         return jwt.encode(claims, key or self._key, algorithm=notes.ALGORITHM)
 
     def tokens(self) -> dict[str, str]:
-        """``lab.tokens()``: the ``tokens`` fixture's tokens, freshly minted, outside a test."""
-        return self.mint_tokens()
-
-    def mint_tokens(self) -> dict[str, str]:
+        """Freshly minted tokens by name: the ``tokens`` fixture's, and ``lab.tokens()``."""
+        now = int(time.time())
         found = {name: self.mint(name) for name, _, _ in notes.PEOPLE if name != notes.DELETED}
         found.update(
             {
                 "alice-read-only": self.mint("alice", scope="notes:read"),
-                "alice-expired": self.mint("alice", exp=_now() - 120, iat=_now() - 420),
+                "alice-expired": self.mint("alice", exp=now - 120, iat=now - 420),
                 "alice-wrong-audience": self.mint("alice", aud="billing-api"),
                 "alice-wrong-signature": self.mint("alice", key=b"not the API's key" * 2),
                 "dave-deleted": self.mint(notes.DELETED),
@@ -131,9 +130,3 @@ def signing_key(store: Store) -> bytes:
     row = store.one("SELECT value FROM lab_key")
     assert row is not None, "seed() makes the key"
     return bytes.fromhex(row["value"])
-
-
-def _now() -> int:
-    import time
-
-    return int(time.time())

@@ -56,7 +56,7 @@ def api(target: str) -> Iterator[httpx.Client]:
 def tokens() -> dict[str, str]:
     """Access tokens by name: every user's, and the broken kinds (expired, wrong audience,
     wrong signature, read-only, a deleted user's)."""
-    return _lab().net.mint_tokens()
+    return _lab().net.tokens()
 
 
 @pytest.fixture(scope="session")
