@@ -35,6 +35,7 @@ RUN pip install --no-cache-dir \
         "pytest>=8" \
         "ipytest>=0.14.2" \
         "hypothesis>=6.100" \
+        "pyotp>=2.9" \
         "schemathesis>=4.0" && \
     fix-permissions "${CONDA_DIR}" && \
     fix-permissions "/home/${NB_USER}"
