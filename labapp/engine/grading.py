@@ -60,6 +60,7 @@ class Check:
     description: str
     run: Callable[[Lab, httpx.Client], Observed]
     hint: str = ""  # what a failure here means, when "denying too much?" would mislead
+    expected: str = ""  # what "works" means here, when it is not a 2xx (an event logged)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         hint = item.fix or "refuse this request with a 4xx (see the lesson's rules)"
     else:
         passed = observed.succeeded and not server_errors and not transport_error
-        expected = "works (2xx)"
+        expected = item.expected or "works (2xx)"
         hint = item.hint or (
             "a real user must still be able to do this: is your defense denying too much?"
         )

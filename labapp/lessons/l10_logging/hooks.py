@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyotp
@@ -22,6 +25,44 @@ def weak_audit_event(kind: str, fields: dict[str, Any]) -> str:
 
 def weak_assess_risk(context: dict[str, Any]) -> str:
     return "allow"  # the right password is enough, wherever and whenever it comes from
+
+
+def reference_audit_event(kind: str, fields: dict[str, Any]) -> str:
+    """The lab's own log line: what a day is logged with while yours is still the weak one."""
+    event = {"time": fields["time"], "kind": kind, "who": fields["username"]}
+    for key in ("outcome", "reason", "client", "request_id", "country", "token_id", "family"):
+        if fields.get(key) is not None:
+            event[key] = fields[key]
+    return json.dumps(event)
+
+
+def quiet_audit_event(kind: str, fields: dict[str, Any]) -> None:
+    """No log at all: the risk quiz judges decisions, not the log."""
+
+
+@contextlib.contextmanager
+def hooks_as(state: LabState, **hooks: Callable[..., Any]) -> Iterator[None]:
+    """Serve with these hooks for a while (a quiz's replay), then put yours back."""
+    before = {name: state.hooks[name] for name in hooks}
+    state.hooks.update(hooks)
+    try:
+        yield
+    finally:
+        state.hooks.update(before)
+
+
+@contextlib.contextmanager
+def reference_log(state: LabState) -> Iterator[str]:
+    """Log with your ``audit_event`` if you have defended it, else with the lab's own."""
+    if not state.is_weak("audit_event"):
+        yield ""
+        return
+    with hooks_as(state, audit_event=reference_audit_event):
+        yield (
+            "Your audit_event is still the weak one, so this day was logged with the lab's own "
+            "JSON lines (time, kind, who, outcome, reason, client, request_id, country, "
+            "token_id, family)."
+        )
 
 
 HOOKS = (

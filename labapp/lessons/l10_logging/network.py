@@ -11,6 +11,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from labapp.engine.http import lab_client
+from labapp.lessons.l10_logging.hooks import reference_log
 from labapp.lessons.l10_logging.people import PEOPLE, country
 from labapp.lessons.l10_logging.replay import run_day
 
@@ -40,7 +41,10 @@ class Tools:
         """Replay a day of traffic (a new one, or the day of ``seed``) through your
         ``audit_event`` hook, and return the events it logged (the JSON objects)."""
         seed = secrets.randbelow(10**6) if seed is None else seed
-        run = run_day(self.lab.url, self.desk, self.lab.workdir, seed)
+        with reference_log(self.lab.state) as note:
+            run = run_day(self.lab.url, self.desk, self.lab.workdir, seed)
+        if note:
+            print(note)
         print(
             f"Day {seed}: {len(run.day.steps)} requests, {len(run.events)} events logged"
             + (f", {len(run.bad_lines)} lines that are not JSON" if run.bad_lines else "")

@@ -18,6 +18,7 @@ from labapp.engine.http import lab_client
 from labapp.lessons.l10_logging.desk import Desk
 from labapp.lessons.l10_logging.service import Clock, Service
 from labapp.lessons.l10_logging.traffic import Day, Step, day
+from labapp.lessons.l10_logging.trials import Trial, logins
 
 
 @dataclass(frozen=True)
@@ -186,3 +187,20 @@ def run_day(url: str, desk: Desk, folder: Path, seed: int) -> DayRun:
     events, bad = read_events(path)
     path.unlink(missing_ok=True)
     return DayRun(the_day, events, bad, player.server_errors)
+
+
+def run_logins(url: str, desk: Desk, folder: Path, seed: int) -> list[tuple[Trial, Played]]:
+    """Replay ``logins(seed)`` with the lab's current ``assess_risk``; each trial's answer."""
+    made = logins(seed)
+    steps = [(step, index) for index, trial in enumerate(made.trials) for step in trial.steps]
+    steps.sort(key=lambda pair: pair[0].at)  # one clock for everyone: the day in order
+    service = Service(made.accounts, Clock(), folder / f"logins-{seed}.jsonl")
+    answers: dict[int, Played] = {}
+    with desk.replaying(service, judge_risk=True), lab_client(url) as http:
+        player = Player(http, service)
+        for step, index in steps:
+            played = player.play(step)
+            if step is made.trials[index].steps[-1]:
+                answers[index] = played
+    service.log_path.unlink(missing_ok=True)
+    return [(trial, answers[index]) for index, trial in enumerate(made.trials)]
