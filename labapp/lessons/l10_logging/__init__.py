@@ -11,7 +11,7 @@ from labapp.lessons.l10_logging.hints import ADAPT, DEFEND, DETECT
 from labapp.lessons.l10_logging.hooks import HOOKS, seed
 
 LESSON = Lesson(
-    id="10-logging",
+    id="10-log-detect",
     title="Lesson 10 — Log, detect, adapt",
     notebook="10-log-detect-adapt.ipynb",
     minutes=105,

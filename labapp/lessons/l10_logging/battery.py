@@ -464,7 +464,7 @@ def _crashed(row_id: str, description: str, expected: str, observed: str, hint: 
 
 def grade_detect(lab: Any, detect: Any) -> Report:
     """Replay a new day through the log, run ``detect`` on its events, score each kind."""
-    title = "10-logging detect"
+    title = "10-log-detect detect"
     problem = check_signature("detect", detect, ("events",))
     if problem:
         row = _crashed(
@@ -478,7 +478,7 @@ def grade_detect(lab: Any, detect: Any) -> Report:
     seed = secrets.randbelow(10**6)
     with reference_log(lab.state) as note:
         run = run_day(lab.url, lab.server.app.state.desk, lab.workdir, seed)
-    title = f"10-logging detect (day {seed}: lab.replay_day({seed}) replays it)"
+    title = f"10-log-detect detect (day {seed}: lab.replay_day({seed}) replays it)"
     rows: list[Row] = []
     if run.server_errors or run.bad_lines:
         shown = run.server_errors or [f"{len(run.bad_lines)} lines: {run.bad_lines[0]!r:.80}"]
@@ -554,7 +554,7 @@ DETECTED = {
 
 def grade_adapt(lab: Any, assess_risk: Any) -> Report:
     """Replay owners' and attackers' logins with the right password through ``assess_risk``."""
-    title = "10-logging adapt"
+    title = "10-log-detect adapt"
     problem = check_signature("assess_risk", assess_risk, ("context",))
     if problem:
         row = _crashed(
@@ -568,7 +568,7 @@ def grade_adapt(lab: Any, assess_risk: Any) -> Report:
     seed = secrets.randbelow(10**6)
     with hooks_as(lab.state, assess_risk=assess_risk, audit_event=quiet_audit_event):
         played = run_logins(lab.url, lab.server.app.state.desk, lab.workdir, seed)
-    title = f"10-logging adapt (logins of day {seed})"
+    title = f"10-log-detect adapt (logins of day {seed})"
     answers = {True: [], False: []}
     for trial, result in played:
         answers[trial.attack].append(_decision(result))
