@@ -266,8 +266,11 @@ def _secrets_in_log(lab: Any, http: httpx.Client) -> Observed:
     named["alice's access token"] = tokens["access_token"]
     named["alice's refresh token"] = tokens["refresh_token"]
     token = tokens["access_token"]
-    seen.append(http.get(f"/me?access_token={token}", headers={**extra, **_bearer(alice)}))
-    seen.append(http.get("/orders/1", headers=_bearer(alice)))  # a 404: no event
+    # Someone else's order, the token also in the query string: a denial, and its event.
+    bobs = min(n for n, owner in _service(lab).orders.items() if owner == "bob")
+    seen.append(
+        http.get(f"/orders/{bobs}?access_token={token}", headers={**extra, **_bearer(alice)})
+    )
     seen.append(http.post("/refresh", json={"refresh_token": tokens["refresh_token"]}))
     renewed = seen[-1].json()
     named["alice's second refresh token"] = renewed.get("refresh_token", "")
@@ -566,6 +569,7 @@ def grade_adapt(lab: Any, assess_risk: Any) -> Report:
         )
         return Pictured(title, [row])
     seed = secrets.randbelow(10**6)
+    before = len(lab.guard.incidents)  # this replay's incidents name what went wrong
     with hooks_as(lab.state, assess_risk=assess_risk, audit_event=quiet_audit_event):
         played = run_logins(lab.url, lab.server.app.state.desk, lab.workdir, seed)
     title = f"10-log-detect adapt (logins of day {seed})"
@@ -577,7 +581,9 @@ def grade_adapt(lab: Any, assess_risk: Any) -> Report:
     stopped = sum(answer in ("step_up", "deny") for answer in attack)
     bothered = sum(answer in ("step_up", "deny") for answer in normal)
     denied = normal.count("deny")
-    incidents = [f"{i.hook}() {i.what}: {i.detail}" for i in lab.guard.incidents[-3:]]
+    incidents = list(
+        dict.fromkeys(f"{i.hook}() {i.kind}: {i.summary}" for i in lab.guard.incidents[before:])
+    )
     rows = [
         Row(
             "answer",
