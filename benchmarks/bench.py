@@ -5,7 +5,8 @@ Measured:
    50 times (median and p95 ms); ``lab.stop()`` is timed separately.
 2. Grader time per lesson: ``lab.grade()`` against the weak defaults, 5 runs, median s
    (it raises DefenseBreached, which is caught: the battery still ran fully); lesson 09's
-   ``lab.grade_tests()`` of its solution suite and of a happy-path suite (target 10 s).
+   ``lab.grade_tests()`` of its solution suite and of a happy-path suite (target 10 s);
+   lesson 10's two quizzes, each replaying a day over HTTP, with the solution's answers.
 3. nbval wall time per solution notebook, in a pytest subprocess from the repo root.
 4. Kernel RSS (VmRSS) of a fresh python3 kernel, before and after starting a lab in it.
 6. Verdicts on a busy machine: with 2 x cores busy processes, LABAPP_BENCH_ROUNDS grades
@@ -157,6 +158,32 @@ def bench_suite_grades(runs: int = 5) -> list[Row]:
         row(f"{name}, solution suite, median", statistics.median(times), "s", 10, runs=times),
         row(f"{name}, happy-path suite, median", statistics.median(gaps), "s", 10, runs=gaps),
     ]
+
+
+def _quiz_grade(lab: Any, quiz: str, answer: Any) -> float:
+    t0 = time.perf_counter()
+    lab.check_answer(quiz, answer)  # the solution's answer: it must pass
+    return time.perf_counter() - t0
+
+
+def bench_day_quizzes(runs: int = 5) -> list[Row]:
+    """Lesson 10's quizzes with the solution's answers: ``detect`` replays a new day (about
+    550 requests) through the log and scores the rules; ``adapt`` replays 184 logins with the
+    right password (and the attackers' failures before them) through the decision."""
+    lesson = get_lesson("10-log-detect")
+    path = ROOT / "solutions" / lesson.notebook
+    rows = []
+    with start_lab(lesson.id) as lab, contextlib.redirect_stdout(io.StringIO()):
+        lab.defend(**solution_defense(lesson, lab))
+        answers = {
+            "detect": authoring.solution_namespace(path, "detect", lab=lab)["detect"],
+            "adapt": authoring.solution_hooks(path, ["assess_risk"], lab=lab)["assess_risk"],
+        }
+        for quiz, answer in answers.items():
+            times = [_quiz_grade(lab, quiz, answer) for _ in range(runs)]
+            name = f"check_answer({quiz!r}) {lesson.id}, solution, median"
+            rows.append(row(name, statistics.median(times), "s", 3, runs=times))
+    return rows
 
 
 def bench_nbval() -> list[Row]:
@@ -400,7 +427,8 @@ def main() -> None:
 
 
 def run() -> None:
-    rows = bench_start() + bench_grader() + bench_suite_grades() + bench_nbval()
+    rows = bench_start() + bench_grader() + bench_suite_grades() + bench_day_quizzes()
+    rows += bench_nbval()
     rows += bench_cohort() + bench_loaded()
     kernel_rows, kernel_executable = bench_kernel()
     rows += kernel_rows

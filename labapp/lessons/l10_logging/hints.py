@@ -12,8 +12,8 @@ LEAK = (
     "sam is support staff: which route of the API lets support read something other users "
     "wrote? Who else was here this morning?",
     "Logs are a place secrets leak to (CWE-532; OWASP Logging Cheat Sheet, 'Data to "
-    "exclude'): a bearer token found there works for whoever reads it (RFC 6750 §5.2, "
-    "token disclosure). MFA protected carol's login, not the token it produced.",
+    "exclude'): a bearer token found there works for whoever reads it (RFC 6750 §1.2, 'any "
+    "party in possession of the token'). MFA protected carol's login, not the token it made.",
     """Log in as sam, read the log, and try every JWT in it on the admin's report:
 
 ```python
@@ -64,10 +64,11 @@ DETECT = (
     "others in one of these groupings.",
     "Stuffing: many addresses at once, each trying one or two accounts (OWASP Credential "
     "Stuffing Prevention Cheat Sheet); spraying: one address, one password, many real accounts; "
-    "a slow brute force: one account from one address, many wrong passwords over hours, so "
-    "count the day, not the minute (OWASP API2:2023); token replay: a refresh.reuse whose "
-    "family was used from two networks (RFC 9700 §4.14.2); impossible travel: two countries "
-    "closer in time than a flight allows.",
+    "a slow brute force: one account from one address, many wrong passwords over hours: "
+    "consider short (burst) and long periods (the same cheat sheet, 'IP Mitigation and "
+    "Intelligence'); token replay: a refresh.reuse, which signals a breach (RFC 9700 §4.14.2), "
+    "whose family was used from two networks; impossible travel: two countries closer in "
+    "time than a flight allows.",
     """Rules that pass on any day of this lab:
 
 ```python
@@ -127,10 +128,11 @@ lab.check_answer("detect", detect)
 ADAPT = (
     "Replay a few logins in your head: what does an owner on a new phone look like, and an "
     "attacker with the same password? Count the signals each one shows, not one signal alone.",
-    "Risk-based (adaptive) authentication: combine signals (device, address, country, hour, "
-    "recent failures) into a score and step up only above a threshold (OWASP Multifactor "
-    "Authentication Cheat Sheet; OWASP Credential Stuffing Prevention Cheat Sheet). A second "
-    "factor (TOTP, RFC 6238) stops a stolen password; asking everyone for it costs friction.",
+    "Risk-based step-up: the OWASP Multifactor Authentication Cheat Sheet ('Risk Based "
+    "Authentication') and Credential Stuffing Prevention Cheat Sheet list signals (a new "
+    "device, an unusual location or time, failures) as reasons to ask for the second factor "
+    "(TOTP, RFC 6238), which a stolen password cannot pass. Here, add them into a score and "
+    "step up above a threshold: asking on any one signal spends the friction budget.",
     """Score the signals; step up at three:
 
 ```python
