@@ -114,9 +114,9 @@ def detect(events):
     last = {}
     for e in sorted((e for e in events if e["kind"] == "login.success"), key=when):
         before = last.get(e["who"])
-        if before and lab.country(before["client"]) != lab.country(e["client"]):
-            if when(e) - when(before) < 3 * 3600:
-                alerts.append({"kind": "impossible_travel", "subject": e["who"], "at": e["time"]})
+        moved = before and lab.country(before["client"]) != lab.country(e["client"])
+        if moved and when(e) - when(before) < 3 * 3600:
+            alerts.append({"kind": "impossible_travel", "subject": e["who"], "at": e["time"]})
         last[e["who"]] = e
     return alerts
 
