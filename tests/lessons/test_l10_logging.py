@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -163,6 +163,10 @@ WRONG_LOGS = {
     ),
     "the time in local time": (
         _with(lambda e, f: e.update(time=datetime.now().isoformat())),
+        EVENT_ROWS,
+    ),
+    "the time from its own clock": (
+        _with(lambda e, f: e.update(time=datetime.now(UTC).isoformat())),
         EVENT_ROWS,
     ),
     "a request id of its own": (

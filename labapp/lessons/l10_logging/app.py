@@ -63,8 +63,9 @@ class Call:
         self.state, self.service = state, service
         self.request_id = request.state.request_id
         client = client_address(request)
+        service.stamps[self.request_id] = stamp = iso(service.clock.now())
         self.base = {
-            "time": iso(service.clock.now()),
+            "time": stamp,
             "request_id": self.request_id,
             "client": client,
             "country": country(client),

@@ -17,7 +17,7 @@ import secrets
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -74,12 +74,15 @@ def sign_in(lab: Any, http: httpx.Client, name: str, client: str = "") -> httpx.
     """Log in as a seeded user, answering a step-up with the user's TOTP code."""
     headers = {"X-Forwarded-For": client} if client else {}
     body: dict[str, str] = {"username": name, "password": PASSWORDS[name]}
-    if name == "carol":
-        body["totp"] = _service(lab).totp_now(name)
+
+    def send(code: str) -> httpx.Response:
+        return http.post("/login", json={**body, "totp": code}, headers=headers)
+
+    if name == "carol":  # her account always asks
+        return _service(lab).with_code(name, send)
     response = http.post("/login", json=body, headers=headers)
     if response.status_code == 401 and "step_up" in response.text:
-        body["totp"] = _service(lab).totp_now(name)
-        response = http.post("/login", json=body, headers=headers)
+        response = _service(lab).with_code(name, send)
     return response
 
 
@@ -104,23 +107,23 @@ def _judge_event(lab: Any, response: httpx.Response, kind: str, want: dict[str, 
         if event.get(key) != value
     ]
     missing = [key for key in FIELDS if key not in event]
+    stamp = _service(lab).stamps.get(want["request_id"] or "", "")
     if missing:
         wrong.insert(0, "missing " + ", ".join(missing))
-    elif not _utc(event["time"]):
-        wrong.append(f"time={event['time']!r} (want fields['time'], ISO 8601 in UTC)")
+    elif _instant(event["time"]) != _instant(stamp):
+        wrong.append(f"time={event['time']!r} (want fields['time'], {stamp!r})")
     if wrong:
         return Observed(False, None, "; ".join(wrong), cause=NOT_LOGGED)
     return Observed(True, None, f"{kind} logged with its fields")
 
 
-def _utc(value: Any) -> bool:
+def _instant(value: Any) -> float | None:
+    """The moment an ISO 8601 time names; None without a time zone (a local time is a guess)."""
     try:
         stamp = datetime.fromisoformat(str(value))
     except ValueError:
-        return False
-    if stamp.utcoffset() is None or stamp.utcoffset().total_seconds() != 0:
-        return False
-    return abs(stamp.timestamp() - datetime.now(UTC).timestamp()) < 300
+        return None
+    return stamp.timestamp() if stamp.utcoffset() is not None else None
 
 
 def _login_failure(lab: Any, http: httpx.Client) -> Observed:
@@ -164,7 +167,7 @@ def _mfa_failure(lab: Any, http: httpx.Client) -> Observed:
 
 
 def _mfa_success(lab: Any, http: httpx.Client) -> Observed:
-    response = _carol(lab, http, _service(lab).totp_now("carol"))
+    response = sign_in(lab, http, "carol")
     want = {"who": "carol", "outcome": "success", "reason": "totp", "client": "127.0.0.1"}
     return _judge_event(lab, response, "mfa.success", want)
 
@@ -275,9 +278,15 @@ def _secrets_in_log(lab: Any, http: httpx.Client) -> Observed:
     renewed = seen[-1].json()
     named["alice's second refresh token"] = renewed.get("refresh_token", "")
     seen.append(http.post("/refresh", json={"refresh_token": tokens["refresh_token"]}))
-    code = _service(lab).totp_now("carol")
-    named["carol's TOTP code"], named["carol's password"] = code, PASSWORDS["carol"]
-    carol = _carol(lab, http, code)
+    codes: list[str] = []
+
+    def carol_with(code: str) -> httpx.Response:
+        codes.append(code)
+        return _carol(lab, http, code)
+
+    carol = _service(lab).with_code("carol", carol_with)
+    named["carol's password"] = PASSWORDS["carol"]
+    named |= {f"carol's TOTP code {code}": code for code in codes}
     seen.append(carol)
     if carol.status_code == 200:
         named["carol's access token"] = carol.json()["access_token"]
@@ -300,7 +309,7 @@ def _secrets_in_log(lab: Any, http: httpx.Client) -> Observed:
 
 
 def _log_leak(lab: Any, http: httpx.Client) -> Observed:
-    carol = _carol(lab, http, _service(lab).totp_now("carol"))
+    carol = sign_in(lab, http, "carol")
     if carol.status_code != 200:
         return Observed(False, carol.status_code, "carol could not log in to be robbed")
     token = carol.json()["access_token"]
@@ -314,7 +323,7 @@ def _log_leak(lab: Any, http: httpx.Client) -> Observed:
             report.status_code,
             "sam read carol's token in /admin/logs and used it",
         )
-    return Observed(False, 200, "carol's token is not in the log sam can read")
+    return Observed(False, None, "carol's token is not in the log sam can read")
 
 
 INJECTIONS = (
@@ -461,8 +470,10 @@ class Pictured(Report):
     __repr__ = __str__
 
 
-def _crashed(row_id: str, description: str, expected: str, observed: str, hint: str) -> Row:
-    return Row("answer", row_id, description, expected, observed, False, hint, "crashed")
+def _crashed(
+    row_id: str, description: str, expected: str, observed: str, hint: str, cause: str = "crashed"
+) -> Row:
+    return Row("answer", row_id, description, expected, observed, False, hint, cause)
 
 
 def grade_detect(lab: Any, detect: Any) -> Report:
@@ -499,13 +510,16 @@ def grade_detect(lab: Any, detect: Any) -> Report:
         answer = lab.guard.call_blocking("detect", detect, [dict(e) for e in run.events])
         alerts = read_alerts(answer)
     except (HookFailed, HookTimeout, BadAlerts) as exc:
+        shape = isinstance(exc, BadAlerts)
+        where = "" if shape or not lab.guard.incidents else lab.guard.incidents[-1].where
         rows.append(
             _crashed(
                 "detect",
                 "detect(events) returns a list of alerts",
                 "a list of {'kind', 'subject', 'at'} dicts",
-                str(exc),
+                str(exc) + (f" at {where}" if where else ""),
                 "Try it on lab.replay_day() first and look at what it returns.",
+                "wrong answer shape" if shape else "crashed",
             )
         )
         return Pictured(title, rows, note=note)
@@ -581,9 +595,10 @@ def grade_adapt(lab: Any, assess_risk: Any) -> Report:
     stopped = sum(answer in ("step_up", "deny") for answer in attack)
     bothered = sum(answer in ("step_up", "deny") for answer in normal)
     denied = normal.count("deny")
-    incidents = list(
-        dict.fromkeys(f"{i.hook}() {i.kind}: {i.summary}" for i in lab.guard.incidents[before:])
-    )
+    incidents = list(dict.fromkeys(_said(i) for i in lab.guard.incidents[before:]))
+    profiles: dict[bool, dict[str, list[str]]] = {True: {}, False: {}}
+    for trial, result in played:
+        profiles[trial.attack].setdefault(trial.profile, []).append(_decision(result))
     rows = [
         Row(
             "answer",
@@ -600,18 +615,21 @@ def grade_adapt(lab: Any, assess_risk: Any) -> Report:
             "attackers-stopped",
             "attackers holding the right password are stepped up (they have no TOTP app) or denied",
             f"≥ {STOPPED:.0%} of {len(attack)}",
-            f"{stopped}/{len(attack)} stopped",
+            f"{stopped}/{len(attack)} stopped" + _which(profiles[True], ("allow",), "got in"),
             stopped >= STOPPED * len(attack),
             hints.ADAPT_ATTACK,
+            "attackers got in with a stolen password",
         ),
         Row(
             "legit",
             "friction",
             "owners' own logins challenged (stepped up or denied)",
             f"≤ {FRICTION:.0%} of {len(normal)}",
-            f"{bothered}/{len(normal)} challenged",
+            f"{bothered}/{len(normal)} challenged"
+            + _which(profiles[False], ("step_up", "deny"), "challenged"),
             bothered <= FRICTION * len(normal),
             hints.ADAPT_FRICTION,
+            "too much friction: owners challenged",
         ),
         Row(
             "legit",
@@ -625,6 +643,21 @@ def grade_adapt(lab: Any, assess_risk: Any) -> Report:
     ]
     png = figures.decisions(normal, attack, FRICTION)
     return Pictured(title, rows, png=png)
+
+
+def _said(incident: Any) -> str:
+    text = incident.summary
+    return text if text.startswith(f"{incident.hook}()") else f"{incident.hook}() {text}"
+
+
+def _which(by_profile: dict[str, list[str]], answers: tuple[str, ...], verb: str) -> str:
+    """Which kinds of login got these answers: "; challenged: new-device 14, trip 7"."""
+    counts = {
+        profile: sum(answer in answers for answer in got)
+        for profile, got in sorted(by_profile.items())
+    }
+    shown = ", ".join(f"{profile} {n}" for profile, n in counts.items() if n)
+    return f"; {verb}: {shown}" if shown else ""
 
 
 def _decision(result: Played) -> str:

@@ -163,11 +163,11 @@ KIND_HINTS = {
     "than three hours apart. A real trip takes longer.",
 }
 ADAPT_ATTACK = (
-    "Attackers hold the right password but arrive on a new device, from a new address, and "
-    "one more thing: abroad, at night, or after failing on other accounts from that address."
+    "Print a few contexts of logins your decision let in: an attacker with the right "
+    "password differs from the owner in more than one way at once."
 )
 ADAPT_FRICTION = (
-    "Owners too get new phones, travel and work late, one at a time: step up on a combination "
-    "of signals, not on any single one."
+    "Every single signal has innocent owners (new phones, trips, late nights): which "
+    "combination do owners rarely show?"
 )
 ADAPT_LOCKOUT = "Deny only what no owner does; when unsure, step up: the owner has the TOTP app."

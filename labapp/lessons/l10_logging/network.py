@@ -33,9 +33,11 @@ class Tools:
         passwords = {name: password for name, _, password, _, _ in PEOPLE}
         with lab_client(self.lab.url) as http:
             body = {"username": "carol", "password": passwords["carol"]}
-            body["totp"] = service.totp_now("carol")
-            tokens = http.post("/login", json=body).json()
-            http.get("/admin/report", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+            answer = service.with_code(
+                "carol", lambda code: http.post("/login", json={**body, "totp": code})
+            )
+            token = answer.json()["access_token"]
+            http.get("/admin/report", headers={"Authorization": f"Bearer {token}"})
 
     def replay_day(self, seed: int | None = None) -> list[dict[str, Any]]:
         """Replay a day of traffic (a new one, or the day of ``seed``) through your

@@ -14,9 +14,11 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pyotp
@@ -26,6 +28,7 @@ from labapp.lessons.l10_logging.people import HASHER, ZONE_OF, country
 ACCESS_SECONDS = 15 * 60  # short-lived access tokens (lesson 05)
 ISSUER, AUDIENCE = "https://login.lab10.test", "orders-api"
 WINDOW = 3600.0  # the risk context counts failures over the last hour
+TOTP_STEP = 30  # seconds: pyotp's default, RFC 6238's recommended time step
 DUMMY_HASH = HASHER.hash("no such user: the same work as a real check")
 
 
@@ -85,6 +88,7 @@ class Service:
         self.lines: list[str] = []
         self.by_request: dict[str, list[str]] = {}
         self.asked: dict[str, int] = {}  # request id -> events the service asked to log
+        self.stamps: dict[str, str] = {}  # request id -> the time its events happened
         self._write = threading.Lock()
 
     # -- passwords, second factor -------------------------------------------------------
@@ -103,6 +107,16 @@ class Service:
     def totp_now(self, username: str) -> str:
         """The code the user's authenticator app shows now (graders and replays only)."""
         return pyotp.TOTP(self.accounts[username].totp_secret).at(self.clock.now())
+
+    def with_code(self, username: str, send: Callable[[str], Any]) -> Any:
+        """``send(code)`` with the user's current TOTP code, and again with the next one if
+        a 30-second step began between reading the code and checking it (on real time a
+        grader can straddle the boundary; a replay's clock stands still)."""
+        step = int(self.clock.now() // TOTP_STEP)
+        answer = send(self.totp_now(username))
+        if answer.status_code == 401 and int(self.clock.now() // TOTP_STEP) != step:
+            answer = send(self.totp_now(username))
+        return answer
 
     # -- tokens ------------------------------------------------------------------------
 
