@@ -134,6 +134,12 @@ def _password_b64(event: dict, fields: dict) -> None:
         event["password_hint"] = base64.b64encode(body["password"].encode()).decode()
 
 
+def _password_digest(event: dict, fields: dict) -> None:
+    body = fields.get("body") or {}
+    if body.get("password"):  # a fast digest of a password: a wordlist reverses it
+        event["password_sha256"] = hashlib.sha256(body["password"].encode()).hexdigest()
+
+
 def _refresh_hashed(event: dict, fields: dict) -> None:
     if fields.get("refresh_token"):  # a digest identifies a token and grants nothing
         event["refresh_sha256"] = hashlib.sha256(fields["refresh_token"].encode()).hexdigest()
@@ -155,6 +161,7 @@ WRONG_LOGS = {
     "headers but Authorization and Cookie": (_with(_headers_but), {"secrets-in-log"}),
     "the URL": (_with(lambda e, f: e.update(url=f["url"])), {"secrets-in-log"}),
     "the password in base64": (_with(_password_b64), {"secrets-in-log"}),
+    "the password's SHA-256": (_with(_password_digest), {"secrets-in-log"}),
     "non-ASCII written as is": (
         lambda kind, fields: json.dumps(
             json.loads(solution("audit_event")(kind, fields)), ensure_ascii=False

@@ -10,6 +10,7 @@ fresh day, ``adapt`` by who its decisions stopped and whom they bothered.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import re
@@ -230,21 +231,29 @@ CHECKS = tuple(
 # -- the rules ----------------------------------------------------------------------------
 
 
-def _forms(secret: str) -> dict[str, str]:
-    """The ways a secret can sit in a log line: as is, JSON-escaped, URL- or base64-encoded."""
+def _forms(secret: str, guessable: bool) -> dict[str, str]:
+    """The ways a secret can sit in a log line: as is, escaped or encoded; and for a secret
+    people choose (a password), its fast digests too, which a dictionary attack reverses."""
     raw = secret.encode()
-    return {
+    forms = {
         "as is": secret,
         "JSON-escaped": json.dumps(secret)[1:-1],
         "URL-encoded": urllib.parse.quote(secret, safe=""),
         "form-encoded": urllib.parse.quote_plus(secret),
         "base64": base64.b64encode(raw).decode().rstrip("="),
         "base64url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        "hex": raw.hex(),
+        "HEX": raw.hex().upper(),
     }
+    if guessable:
+        for name in ("md5", "sha1", "sha256"):
+            digest = hashlib.new(name, raw).hexdigest()
+            forms |= {f"{name} digest": digest, f"{name.upper()} digest": digest.upper()}
+    return forms
 
 
-def _found(secret: str, text: str) -> str | None:
-    for form, value in _forms(secret).items():
+def _found(what: str, secret: str, text: str) -> str | None:
+    for form, value in _forms(secret, guessable="password" in what).items():
         if secret.isdigit():  # a TOTP code: only as a number of its own
             if re.search(rf"(?<![0-9]){re.escape(value)}(?![0-9])", text):
                 return form
@@ -301,7 +310,7 @@ def _secrets_in_log(lab: Any, http: httpx.Client) -> Observed:
     leaks = [
         f"{what} ({form})"
         for what, value in named.items()
-        if value and (form := _found(value, text))
+        if value and (form := _found(what, value, text))
     ]
     if leaks:
         return Observed(True, None, "found in the log: " + "; ".join(leaks))
@@ -420,7 +429,7 @@ ATTACKS = (
     Attack(
         "secrets-in-log",
         "passwords, a TOTP code, tokens, an API key and a cookie, sent in bodies, headers "
-        "and a query string: none may reach the log, in any encoding",
+        "and a query string: none may reach the log, encoded or (a password) digested",
         (),
         _secrets_in_log,
         fix=hints.SECRETS_FIX,
