@@ -88,7 +88,12 @@ def sign_in(lab: Any, http: httpx.Client, name: str, client: str = "") -> httpx.
 
 
 def _bearer(response: httpx.Response) -> dict[str, str]:
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    token = response.json().get("access_token") if response.status_code == 200 else None
+    if not token:  # say why the row cannot go on, not which key was missing
+        raise RuntimeError(
+            f"the login this row needs failed: {response.status_code} {response.text:.120}"
+        )
+    return {"Authorization": f"Bearer {token}"}
 
 
 # -- one row per kind of event ------------------------------------------------------------
@@ -274,6 +279,7 @@ def _secrets_in_log(lab: Any, http: httpx.Client) -> Observed:
     seen += [wrong, alice]
     named["alice's password"] = PASSWORDS["alice"]
     named["alice's near-miss password"] = PASSWORDS["alice"] + "!"
+    _bearer(alice)  # a failed login stops the row with its reason
     tokens = alice.json()
     named["alice's access token"] = tokens["access_token"]
     named["alice's refresh token"] = tokens["refresh_token"]
@@ -544,7 +550,8 @@ def grade_detect(lab: Any, detect: Any) -> Report:
             "Spell the kinds as listed: " + ", ".join(KINDS),
         )
     )
-    for result in score(alerts, run.day.truth):
+    scores = score(alerts, run.day.truth)
+    for result in scores:
         observed = (
             f"recall {len(result.found)}/{len(result.found) + len(result.missed)}, "
             f"precision {len(result.found)}/{len(result.found) + len(result.false)}"
@@ -565,7 +572,7 @@ def grade_detect(lab: Any, detect: Any) -> Report:
                 "missed attacks" if result.recall < RECALL else "false alarms",
             )
         )
-    png = figures.timeline(run.events, alerts)
+    png = figures.timeline(run.events, alerts, {r.kind: set(r.false) for r in scores})
     return Pictured(title, rows, png=png, note=note)
 
 

@@ -22,8 +22,13 @@ def _png(fig: Any) -> bytes:
     return out.getvalue()
 
 
-def timeline(events: list[dict[str, Any]], alerts: list[tuple[str, str, float]]) -> bytes:
-    """Events per ten minutes over the day (failures apart), each alert a mark at its time."""
+def timeline(
+    events: list[dict[str, Any]],
+    alerts: list[tuple[str, str, float]],
+    false: dict[str, set[str]],
+) -> bytes:
+    """Events per ten minutes over the day (failures apart), each alert a mark at its time:
+    a triangle, or a cross for a false alarm (``false``: kind -> subjects wrongly alerted)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -47,15 +52,22 @@ def timeline(events: list[dict[str, Any]], alerts: list[tuple[str, str, float]])
     ax.fill_between(hours, failed, step="post", color="#f5b7b1", label="failures")
     top = max(total + [1])
     for row, kind in enumerate(KINDS):
-        times = [(at - DAY) / 3600 for alert_kind, _, at in alerts if alert_kind == kind]
-        ax.scatter(
-            times,
-            [top * (1.05 + 0.07 * row)] * len(times),
-            marker="v",
-            s=18,
-            color=COLOURS[kind],
-            label=f"alert: {kind}",
-        )
+        wrong = false.get(kind, set())
+        for mistaken, marker in ((False, "v"), (True, "x")):
+            times = [
+                (at - DAY) / 3600
+                for alert_kind, subject, at in alerts
+                if alert_kind == kind and (subject in wrong) == mistaken
+            ]
+            what = "false alarm" if mistaken else "alert"
+            ax.scatter(
+                times,
+                [top * (1.05 + 0.07 * row)] * len(times),
+                marker=marker,
+                s=18,
+                color=COLOURS[kind],
+                label=f"{what}: {kind}" if times or not mistaken else None,
+            )
     ax.set_xlim(0, 24)
     ax.set_xlabel("hour of the day (UTC)")
     ax.set_ylabel("events per 10 min")
