@@ -13,7 +13,14 @@ from fastapi import FastAPI, Request
 from labapp import start_lab
 from labapp.engine.grading import grader_client
 from labapp.engine.server import LabServer
-from labapp.engine.tls import CourseCA, Relay, client_context, peer_common_name, server_context
+from labapp.engine.tls import (
+    CourseCA,
+    Relay,
+    client_context,
+    no_nagle,
+    peer_common_name,
+    server_context,
+)
 from tests.conftest import refused
 
 
@@ -189,3 +196,25 @@ def test_the_lab_ca_looks_like_a_real_private_ca(tmp_path) -> None:
     assert "O=Northwind Systems Ltd" in root.subject.rfc4514_string()
     assert server.subject.rfc4514_string().startswith("CN=localhost,")
     assert not any("Testing CA" in c.issuer.rfc4514_string() for c in (root, server))
+
+
+class _Transport:
+    def __init__(self, sock: object) -> None:
+        self.sock = sock
+
+    def get_extra_info(self, name: str) -> object:
+        return self.sock if name == "socket" else None
+
+
+def test_a_tls_connection_sends_small_writes_at_once() -> None:
+    """TCP_NODELAY on the server's side of each TLS connection: with Nagle on, every HTTPS
+    answer waited ~40 ms for a delayed ACK. A transport without a TCP socket is left alone."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        no_nagle(_Transport(sock))
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
+        no_nagle(_Transport(unix))  # no TCP options on a Unix socket: no error either
+    no_nagle(_Transport(None))
