@@ -1,0 +1,20 @@
+"""Lesson 11: the capstone. Secure a whole API with FastAPI's own guardrails.
+
+The lab serves the learner's app (``app.py`` forwards to what ``lab.mount`` built, with the
+kit of ``kit.py``); the grader replays every battery of the course against it.
+"""
+
+from labapp.engine.spec import Lesson
+from labapp.lessons.l11_capstone.app import Tools, create_app, seed
+
+LESSON = Lesson(
+    id="11-capstone",
+    title="Lesson 11 — Capstone: secure a whole API",
+    notebook="11-capstone.ipynb",
+    minutes=180,
+    create_app=create_app,
+    seed=seed,
+    tls=True,
+    network=Tools,
+    try_this="Write <code>build_app(kit)</code>, then <code>lab.mount(build_app)</code>.",
+)
