@@ -114,6 +114,183 @@ def _valid_token(lab: Any, http: httpx.Client) -> Observed:
     return Observed(r.status_code == 200, r.status_code, "a token made as the contract says")
 
 
+# -- authorize at the server, least privilege ---------------------------------------------
+
+
+def _db(lab: Any) -> Any:
+    return _holder(lab).kit.connect()
+
+
+def _as(lab: Any, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token(lab, user)}"}
+
+
+def _owner_of(lab: Any, document: int) -> str:
+    row = _db(lab).execute("SELECT owner FROM documents WHERE id = ?", (document,)).fetchone()
+    return row["owner"] if row else ""
+
+
+def _bola(lab: Any, http: httpx.Client) -> Observed:
+    """alice reads and edits bob's document 3 by its id."""
+    read = http.get("/documents/3", headers=_as(lab, "alice"))
+    body = {"title": "mine now", "body": "alice wrote this"}
+    write = http.put("/documents/3", headers=_as(lab, "alice"), json=body)
+    title = _db(lab).execute("SELECT title FROM documents WHERE id = 3").fetchone()["title"]
+    if title == "mine now":
+        return Observed(True, write.status_code, "alice's edit of bob's document was saved")
+    return _refused([("GET /documents/3 as alice", read), ("PUT /documents/3 as alice", write)])
+
+
+def _list_filter(lab: Any, http: httpx.Client) -> Observed:
+    listed = http.get("/documents", headers=_as(lab, "alice"))
+    if listed.status_code >= 300:
+        return Observed(False, listed.status_code, "alice's list refused")
+    owners = {doc.get("owner") for doc in listed.json() if isinstance(doc, dict)}
+    others = sorted(owners - {"alice"})
+    return Observed(bool(others), 200, f"alice's list holds documents of {others or 'nobody else'}")
+
+
+def _bfla(lab: Any, http: httpx.Client) -> Observed:
+    sent = [
+        (f"GET /admin/users as {who}", http.get("/admin/users", headers=_as(lab, who)))
+        for who in ("alice", "sam")
+    ]
+    return _refused(sent)
+
+
+def _mass_assignment(lab: Any, http: httpx.Client) -> Observed:
+    body = {"title": "plan", "body": "text", "owner": "bob", "internal_note": "all good"}
+    r = http.put("/documents/1", headers=_as(lab, "alice"), json=body)
+    row = _db(lab).execute("SELECT owner, internal_note FROM documents WHERE id = 1").fetchone()
+    if row["owner"] != "alice" or row["internal_note"] == "all good":
+        return Observed(True, r.status_code, "a field the client may not write was saved")
+    return Observed(False, r.status_code, "owner and internal_note unchanged")
+
+
+def _exposure(lab: Any, http: httpx.Client) -> Observed:
+    answers = {
+        "GET /me": http.get("/me", headers=_as(lab, "alice")),
+        "GET /documents": http.get("/documents", headers=_as(lab, "alice")),
+        "GET /documents/1": http.get("/documents/1", headers=_as(lab, "alice")),
+    }
+    leaked = [
+        f"{what}: {name}"
+        for what, r in answers.items()
+        for name in ("password_hash", "internal_note", "$argon2")
+        if name in r.text
+    ]
+    return Observed(bool(leaked), None, "; ".join(leaked) or "no hash, no staff note")
+
+
+def _owner_works(lab: Any, http: httpx.Client) -> Observed:
+    body = {"title": "alice's plan", "body": "revised"}
+    edit = http.put("/documents/1", headers=_as(lab, "alice"), json=body)
+    read = http.get("/documents/1", headers=_as(lab, "alice"))
+    ok = edit.status_code == 200 and read.status_code == 200 and "revised" in read.text
+    return Observed(ok, read.status_code, "alice edits and reads her own document")
+
+
+def _staff_works(lab: Any, http: httpx.Client) -> Observed:
+    sam = http.get("/documents/3", headers=_as(lab, "sam"))
+    ada = http.get("/admin/users", headers=_as(lab, "ada"))
+    ok = sam.status_code == 200 and ada.status_code == 200
+    return Observed(ok, sam.status_code, "sam (support) reads bob's document; ada lists users")
+
+
+# -- short-lived tokens, revocation and rotation ---------------------------------------------
+
+
+def _login(lab: Any, http: httpx.Client, user: str = "alice") -> dict[str, Any]:
+    password = _holder(lab).secrets[user]
+    r = http.post("/login", json={"username": user, "password": password})
+    if r.status_code != 200:
+        raise RuntimeError(f"{user}'s login failed: {r.status_code} {r.text:.100}")
+    return r.json()
+
+
+def _lifetime(lab: Any, http: httpx.Client) -> Observed:
+    claims = jwt.decode(_login(lab, http)["access_token"], options={"verify_signature": False})
+    life = claims.get("exp", 10**12) - claims.get("iat", 0)
+    return Observed(life > MAX_LIFETIME, None, f"the access token lives {life} s")
+
+
+def _rotation(lab: Any, http: httpx.Client) -> Observed:
+    """A refresh token is spent once; spending it again revokes what it had become."""
+    first = _login(lab, http)["refresh_token"]
+    renewed = http.post("/refresh", json={"refresh_token": first})
+    again = http.post("/refresh", json={"refresh_token": first})
+    if again.status_code < 300:
+        return Observed(True, again.status_code, "a spent refresh token was accepted again")
+    newer = renewed.json().get("refresh_token") if renewed.status_code == 200 else None
+    if newer is None:
+        return Observed(True, renewed.status_code, "the refresh answer holds no new refresh token")
+    after = http.post("/refresh", json={"refresh_token": newer})
+    return Observed(
+        after.status_code < 300,
+        after.status_code,
+        "after the reuse, its successor still works (the family lives on)"
+        if after.status_code < 300
+        else "reuse refused, and the family revoked",
+    )
+
+
+def _logout(lab: Any, http: httpx.Client) -> Observed:
+    tokens = _login(lab, http)
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    http.post("/logout", headers=auth, json={"refresh_token": tokens["refresh_token"]})
+    me = http.get("/me", headers=auth)
+    spent = http.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
+    return _refused([("the access token after logout", me), ("the refresh token after", spent)])
+
+
+def _refresh_works(lab: Any, http: httpx.Client) -> Observed:
+    r = http.post("/refresh", json={"refresh_token": _login(lab, http)["refresh_token"]})
+    token = r.json().get("access_token") if r.status_code == 200 else None
+    me = http.get("/me", headers={"Authorization": f"Bearer {token}"}) if token else r
+    return Observed(me.status_code == 200, me.status_code, "login, refresh, use the new token")
+
+
+# -- encrypt traffic ----------------------------------------------------------------------------
+
+
+def _hsts(lab: Any, http: httpx.Client) -> Observed:
+    r = http.get("/health")
+    value = r.headers.get("strict-transport-security", "")
+    ok = "max-age=" in value and int(value.split("max-age=")[1].split(";")[0] or 0) >= 86_400
+    return Observed(ok, r.status_code, f"Strict-Transport-Security: {value or '(none)'}")
+
+
+# -- partners' API keys ----------------------------------------------------------------------------
+
+
+def _partner_keys(lab: Any, http: httpx.Client) -> Observed:
+    real = _holder(lab).secrets["partner_key"]
+    prefix = real.partition("_")[0]
+    event = {"kind": "invoice.paid", "reference": "r-1"}
+    sent = [
+        (
+            "the partner's prefix, another secret",
+            http.post("/partners/events", headers={"X-API-Key": f"{prefix}_guess"}, json=event),
+        ),
+        (
+            "a user's bearer token",
+            http.post("/partners/events", headers=_as(lab, "alice"), json=event),
+        ),
+        ("the partner's key on a user route", http.get("/documents", headers={"X-API-Key": real})),
+    ]
+    return _refused(sent)
+
+
+def _partner_works(lab: Any, http: httpx.Client) -> Observed:
+    real = _holder(lab).secrets["partner_key"]
+    r = http.post(
+        "/partners/events",
+        headers={"X-API-Key": real},
+        json={"kind": "invoice.paid", "reference": "r-2"},
+    )
+    return Observed(r.status_code < 300, r.status_code, "the partner posts an event")
+
+
 ITEMS: dict[str, tuple[Attack | Check, ...]] = {
     "validate every credential": (
         Attack(
@@ -135,7 +312,29 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
             fix="One validator: algorithms pinned, key from the kit, "
             "require exp, iat, sub, jti; check audience and issuer; at most 15 minutes.",
         ),
+        Attack(
+            "partner-keys",
+            "a guessed key with the partner's prefix, a bearer token on the "
+            "partner route, the partner's key on a user route",
+            (),
+            _partner_keys,
+            flag=False,
+            fix="Look the key up by prefix, compare its SHA-256 with "
+            "hmac.compare_digest, and accept keys on the partner route only.",
+        ),
         Check("valid-token", "a token made exactly as the contract says is accepted", _valid_token),
+        Check("partner-works", "the partner posts an event with its key", _partner_works),
+    ),
+    "keep tokens short-lived": (
+        Attack(
+            "token-lifetime",
+            "the access token a login hands out",
+            (),
+            _lifetime,
+            flag=False,
+            fix="exp = iat + 15 minutes at most.",
+            expected="≤ 900 s",
+        ),
     ),
     "authorize at the server": (
         Attack(
@@ -147,5 +346,79 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
             fix="Deny by default: the app's own dependency runs "
             "for every route, public ones are the marked exceptions.",
         ),
+        Attack(
+            "bola",
+            "alice reads and edits bob's document by its id",
+            (),
+            _bola,
+            flag=False,
+            fix="The owner in the query: WHERE id = ? AND owner = ?.",
+        ),
+        Attack(
+            "list-filter",
+            "alice's document list",
+            (),
+            _list_filter,
+            flag=False,
+            fix="Filter the list by owner in the query, unless the role reads any.",
+        ),
+        Attack(
+            "bfla",
+            "alice (customer) and sam (support) list every user",
+            (),
+            _bfla,
+            flag=False,
+            fix="A scope per route (Security(..., scopes=[...])), checked "
+            "against the caller's role.",
+        ),
+        Check("owner-works", "alice edits and reads her own document", _owner_works),
+        Check("staff-works", "sam reads any document; ada lists the users", _staff_works),
+    ),
+    "least privilege": (
+        Attack(
+            "mass-assignment",
+            "alice's edit also sends owner and internal_note",
+            (),
+            _mass_assignment,
+            flag=False,
+            fix="An input model with "
+            "model_config = ConfigDict(extra='forbid') and only title and body.",
+        ),
+        Attack(
+            "data-exposure",
+            "what alice's answers carry",
+            (),
+            _exposure,
+            flag=False,
+            fix="A response_model per route: no password_hash, no internal_note.",
+        ),
+    ),
+    "encrypt traffic": (
+        Check(
+            "hsts",
+            "every answer tells browsers to use HTTPS only (a day or more)",
+            _hsts,
+            hint="A middleware that sets Strict-Transport-Security: max-age=31536000.",
+        ),
+    ),
+    "plan revocation and rotation": (
+        Attack(
+            "refresh-rotation",
+            "a refresh token spent twice, then its successor",
+            (),
+            _rotation,
+            flag=False,
+            fix="Single-use refresh tokens in families: a reuse "
+            "revokes the family (RFC 9700 §4.14.2).",
+        ),
+        Attack(
+            "after-logout",
+            "the access and refresh tokens after a logout",
+            (),
+            _logout,
+            flag=False,
+            fix="Logout revokes the access token's jti and the refresh family.",
+        ),
+        Check("refresh-works", "login, refresh, and the new access token works", _refresh_works),
     ),
 }

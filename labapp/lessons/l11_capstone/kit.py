@@ -77,6 +77,22 @@ class Kit:
                 out.write(line + "\n")
 
 
+def reset(db_path: Path) -> None:
+    """Put the documents back and forget every token: each grade starts from the seed
+    (the people, their passwords and the partner's key stay)."""
+    db = sqlite3.connect(db_path)
+    with db:
+        db.execute("DELETE FROM documents")
+        db.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
+            [(n, o, t, f"{t}, in full", note) for n, (o, t, note) in enumerate(DOCUMENTS, 1)],
+        )
+        for table in ("refresh_tokens", "revoked_families", "revoked_jti"):
+            db.execute(f"DELETE FROM {table}")  # noqa: S608 - the lab's own table names
+        db.execute("UPDATE users SET active = 1")
+    db.close()
+
+
 def seed(db_path: Path) -> dict[str, str]:
     """Create and fill the lab's database; return the secrets a grader (and the card) needs."""
     db_path.unlink(missing_ok=True)
