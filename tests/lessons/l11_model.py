@@ -20,14 +20,17 @@ from typing import Annotated, Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, FastAPI, HTTPException, Request, Response, Security
+from fastapi import Depends, FastAPI, HTTPException, Path, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ISSUER, AUDIENCE = "https://docs.capstone.test", "documents-api"
 ACCESS_SECONDS = 15 * 60
 HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)  # OWASP's minimum
 DUMMY = HASHER.hash("an unknown user costs one hash too")
+DocumentId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # SQLite holds 64 bits; ids are small
 SCOPES = {  # role -> what its tokens may do
     "customer": {"documents:read", "documents:write"},
     "support": {"documents:read", "documents:read-any"},
@@ -57,8 +60,14 @@ class Strict(BaseModel):
 
 
 class Login(Strict):
-    username: Annotated[str, Field(min_length=1, max_length=64)]
+    username: Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{0,63}$")]
     password: Annotated[str, Field(min_length=1, max_length=256)]
+
+    @field_validator("password")
+    @classmethod
+    def encodable(cls, value: str) -> str:
+        value.encode("utf-8")  # a lone surrogate cannot be hashed: a 422, not a 500
+        return value
 
 
 class RefreshIn(Strict):
@@ -213,6 +222,15 @@ def build_app(kit: Any) -> FastAPI:
 
     app = FastAPI(title="Documents API", dependencies=[Depends(identify)])
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422 echoes the input back: a password, or a lone surrogate that
+        # cannot be encoded, which turns the 422 into a 500. Say where, not what.
+        where = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
+        return JSONResponse({"detail": where}, status_code=422)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
         response = await call_next(request)
@@ -302,7 +320,7 @@ def build_app(kit: Any) -> FastAPI:
         return [dict(row) for row in rows]
 
     @app.get("/documents/{document_id}", response_model=DocumentOut)
-    def document(document_id: int, caller: caller_with("documents:read"), db: Db) -> dict:
+    def document(document_id: DocumentId, caller: caller_with("documents:read"), db: Db) -> dict:
         everyone = "documents:read-any" in caller.scopes
         row = db.execute(
             "SELECT id, owner, title, body FROM documents WHERE id = ? AND (? OR owner = ?)",
@@ -315,7 +333,7 @@ def build_app(kit: Any) -> FastAPI:
 
     @app.put("/documents/{document_id}", response_model=DocumentOut)
     def edit(
-        document_id: int, body: DocumentIn, caller: caller_with("documents:write"), db: Db
+        document_id: DocumentId, body: DocumentIn, caller: caller_with("documents:write"), db: Db
     ) -> dict:
         cursor = db.execute(
             "UPDATE documents SET title = ?, body = ? WHERE id = ? AND owner = ?",

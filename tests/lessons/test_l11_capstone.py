@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 
 from labapp import Lab, start_lab
 from labapp.engine.errors import BadHook
@@ -57,7 +59,8 @@ def test_a_build_app_that_cannot_serve_is_refused_clearly(lab11: Lab, build_app,
 
 
 def test_the_baseline_fails_every_attack(lab11: Lab) -> None:
-    assert {a.id for a in ATTACKS} | {"hsts"} == failing(lab11, baseline)
+    expected = {a.id for a in ATTACKS} | {"hsts", "security-events", "malformed-input"}
+    assert failing(lab11, baseline) == expected
 
 
 def test_the_model_answer_passes_every_row(lab11: Lab) -> None:
@@ -73,3 +76,32 @@ def _without_headers(kit: Any) -> FastAPI:
 
 def test_leaving_out_the_security_headers_fails_hsts_only(lab11: Lab) -> None:
     assert failing(lab11, _without_headers) == {"hsts"}
+
+
+def test_the_grader_finds_what_fastapis_own_422_does_to_a_lone_surrogate(lab11: Lab) -> None:
+    """The malformed-input row found two crashes in the first model answer: a 40-digit id
+    (SQLite holds 64 bits) and a lone surrogate, which FastAPI's own 422 echoes into a 500."""
+
+    def without_handler(kit: Any) -> FastAPI:
+        app = l11_model.build_app(kit)
+        # FastAPI's own handler back in place of the model's
+        app.exception_handlers[RequestValidationError] = request_validation_exception_handler
+        return app
+
+    assert failing(lab11, without_handler) == {"malformed-input"}
+
+
+def test_events_without_the_log_fail_the_events_row_only(lab11: Lab) -> None:
+    class Quiet:
+        """The kit, with an audit that writes nothing."""
+
+        def __init__(self, kit: Any) -> None:
+            self.kit = kit
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.kit, name)
+
+        def audit(self, kind: str, **fields: Any) -> None:
+            return None
+
+    assert failing(lab11, lambda kit: l11_model.build_app(Quiet(kit))) == {"security-events"}

@@ -9,6 +9,8 @@ minutes out), except ``/partners/events``, which needs a partner's ``X-API-Key``
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import secrets
 import time
 import uuid
@@ -18,6 +20,7 @@ import httpx
 import jwt
 
 from labapp.engine.grading import Attack, Check, Observed
+from labapp.lessons.l11_capstone.kit import reset
 
 PUBLIC = {("GET", "/health"), ("POST", "/login"), ("POST", "/refresh")}
 PROTECTED = (
@@ -291,6 +294,108 @@ def _partner_works(lab: Any, http: httpx.Client) -> Observed:
     return Observed(r.status_code < 300, r.status_code, "the partner posts an event")
 
 
+# -- log meaningful events, test failure paths -----------------------------------------------
+
+EVENT_KINDS = ("login.failure", "authz.denied", "refresh.reuse", "logout")
+
+
+def _events(lab: Any, http: httpx.Client) -> Observed:
+    kit = _holder(lab).kit
+    before = len(kit.events)
+    http.post("/login", json={"username": "alice", "password": "not her password"})
+    http.get("/documents/3", headers=_as(lab, "alice"))
+    tokens = _login(lab, http, "bob")
+    http.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
+    http.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
+    http.post("/logout", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    seen = {str(event.get("kind")) for event in kit.events[before:]}
+    missing = [kind for kind in EVENT_KINDS if kind not in seen]
+    return Observed(
+        not missing,
+        None,
+        f"missing {', '.join(missing)}" if missing else "every decision has its event",
+        cause="the log does not say what happened" if missing else "",
+    )
+
+
+def _secrets_in_events(lab: Any, http: httpx.Client) -> Observed:
+    kit = _holder(lab).kit
+    before = len(kit.events)
+    near_miss = _holder(lab).secrets["alice"] + "!"
+    http.post("/login", json={"username": "alice", "password": near_miss})
+    tokens = _login(lab, http, "alice")
+    http.get("/documents/3", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    http.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
+    http.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
+    text = json.dumps(kit.events[before:])
+    found = [
+        what
+        for what, value in (
+            ("a password", near_miss),
+            ("a password", _holder(lab).secrets["alice"]),
+            ("an access token", tokens["access_token"]),
+            ("a refresh token", tokens["refresh_token"]),
+        )
+        if value in text
+    ]
+    return Observed(bool(found), None, "events hold " + ", ".join(found) if found else "none")
+
+
+def _no_secrets_in_events(lab: Any, http: httpx.Client) -> Observed:
+    leaked = _secrets_in_events(lab, http)
+    return Observed(not leaked.succeeded, None, leaked.detail)
+
+
+HOSTILE_HEADERS = (
+    {"Authorization": "Bearer"},
+    {"Authorization": "Bearer " + "a" * 10_000},
+    {"Authorization": "Bearer e30.e30.e30"},  # {} header, {} payload
+    {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln"},  # payload not JSON
+    {"Authorization": b"Bearer \xff\xfe"},
+    {"Authorization": "Basic YWxpY2U6eA=="},
+    {"X-API-Key": "_"},
+)
+
+
+def _malformed(lab: Any, http: httpx.Client) -> Observed:
+    sent = [(f"GET /me with {list(h)[0]}", http.get("/me", headers=h)) for h in HOSTILE_HEADERS]
+    sent += [
+        ("a huge id", http.get("/documents/" + "9" * 40, headers=_as(lab, "alice"))),
+        (
+            "a body that is not JSON",
+            http.post("/login", content=b"{", headers={"Content-Type": "application/json"}),
+        ),
+        (
+            "a lone surrogate",
+            http.post(
+                "/login",
+                content=b'{"username": "\\ud800", "password": "x"}',
+                headers={"Content-Type": "application/json"},
+            ),
+        ),
+        ("a number for a name", http.post("/login", json={"username": 1, "password": 2})),
+    ]
+    through = [what for what, r in sent if not 400 <= r.status_code < 500]
+    return Observed(
+        not through,
+        None,
+        "answered outside 4xx: " + ", ".join(through)
+        if through
+        else f"{len(sent)} malformed requests, each a 4xx",
+    )
+
+
+def _fresh(item: Attack | Check) -> Attack | Check:
+    """The same row, run on freshly seeded data (documents back, every token forgotten)."""
+    run = item.run
+
+    def fresh_run(lab: Any, http: httpx.Client) -> Observed:
+        reset(_holder(lab).kit.db_path)
+        return run(lab, http)
+
+    return dataclasses.replace(item, run=fresh_run)
+
+
 ITEMS: dict[str, tuple[Attack | Check, ...]] = {
     "validate every credential": (
         Attack(
@@ -401,6 +506,30 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
             hint="A middleware that sets Strict-Transport-Security: max-age=31536000.",
         ),
     ),
+    "log meaningful events": (
+        Check(
+            "security-events",
+            "a failed login, a denied read, a refresh reuse and a "
+            "logout each write their event (kit.audit)",
+            _events,
+            hint="Call kit.audit(kind, who=..., ...) at each decision, with lesson 10's kinds.",
+        ),
+        Check(
+            "secrets-in-events",
+            "no password or token in the events of a login, a denial and a refresh reuse",
+            _no_secrets_in_events,
+            hint="Log who and why, never the password or the token (a token's jti is enough).",
+        ),
+    ),
+    "test failure paths": (
+        Check(
+            "malformed-input",
+            "malformed tokens, headers and bodies each get a 4xx",
+            _malformed,
+            hint="Catch PyJWT's PyJWTError (and a non-numeric exp), declare "
+            "bodies as models: FastAPI answers 422 for what does not fit.",
+        ),
+    ),
     "plan revocation and rotation": (
         Attack(
             "refresh-rotation",
@@ -422,3 +551,4 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
         Check("refresh-works", "login, refresh, and the new access token works", _refresh_works),
     ),
 }
+ITEMS = {item: tuple(_fresh(row) for row in rows) for item, rows in ITEMS.items()}
