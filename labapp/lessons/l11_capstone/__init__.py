@@ -4,8 +4,13 @@ The lab serves the learner's app (``app.py`` forwards to what ``lab.mount`` buil
 kit of ``kit.py``); the grader replays every battery of the course against it.
 """
 
+from labapp.engine.grading import Attack, Check
 from labapp.engine.spec import Lesson
 from labapp.lessons.l11_capstone.app import Tools, create_app, seed
+from labapp.lessons.l11_capstone.battery import ITEMS
+from labapp.lessons.l11_capstone.certificate import present
+
+ROWS = [row for rows in ITEMS.values() for row in rows]
 
 LESSON = Lesson(
     id="11-capstone",
@@ -16,5 +21,8 @@ LESSON = Lesson(
     seed=seed,
     tls=True,
     network=Tools,
+    attacks=tuple(row for row in ROWS if isinstance(row, Attack)),
+    checks=tuple(row for row in ROWS if isinstance(row, Check)),
+    present=present({item: tuple(row.id for row in rows) for item, rows in ITEMS.items()}),
     try_this="Write <code>build_app(kit)</code>, then <code>lab.mount(build_app)</code>.",
 )
