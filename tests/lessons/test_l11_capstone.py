@@ -105,3 +105,16 @@ def test_events_without_the_log_fail_the_events_row_only(lab11: Lab) -> None:
             return None
 
     assert failing(lab11, lambda kit: l11_model.build_app(Quiet(kit))) == {"security-events"}
+
+
+def test_the_threat_model_is_graded_route_by_route(lab11: Lab) -> None:
+    from labapp import WrongAnswer
+    from labapp.lessons.l11_capstone.threat import TRUTH
+
+    right = {r: dict(zip(("asset", "credential", "who"), t, strict=True)) for r, t in TRUTH.items()}
+    assert lab11.check_answer("threat-model", right).passed
+    wrong = {**right, "GET /admin/users": {**right["GET /admin/users"], "who": "any user"}}
+    wrong.pop("POST /logout")
+    with pytest.raises(WrongAnswer) as failed:
+        lab11.check_answer("threat-model", wrong)
+    assert {row.id for row in failed.value.report.failures} == {"GET /admin/users", "POST /logout"}

@@ -5,10 +5,11 @@ kit of ``kit.py``); the grader replays every battery of the course against it.
 """
 
 from labapp.engine.grading import Attack, Check
-from labapp.engine.spec import Lesson
+from labapp.engine.spec import Lesson, Quiz
 from labapp.lessons.l11_capstone.app import Tools, create_app, seed
 from labapp.lessons.l11_capstone.battery import ITEMS
 from labapp.lessons.l11_capstone.certificate import present
+from labapp.lessons.l11_capstone.threat import grade_threat_model
 
 ROWS = [row for rows in ITEMS.values() for row in rows]
 
@@ -24,5 +25,20 @@ LESSON = Lesson(
     attacks=tuple(row for row in ROWS if isinstance(row, Attack)),
     checks=tuple(row for row in ROWS if isinstance(row, Check)),
     present=present({item: tuple(row.id for row in rows) for item, rows in ITEMS.items()}),
+    quizzes=(
+        Quiz(
+            "threat-model",
+            "every route: the asset, the credential it needs, who may call it",
+            (
+                "Read the baseline's routes: what does each one touch, and whose work would "
+                "stop without it?",
+                "Threat modeling starts with the system: assets, entry points, trust levels "
+                "(OWASP Threat Modeling Cheat Sheet, 'System Modeling'); an API without that "
+                "inventory is OWASP API9:2023 Improper Inventory Management.",
+                "(steps: to be written with the notebook)",
+            ),
+            grade_threat_model,
+        ),
+    ),
     try_this="Write <code>build_app(kit)</code>, then <code>lab.mount(build_app)</code>.",
 )
