@@ -60,6 +60,7 @@ def test_a_build_app_that_cannot_serve_is_refused_clearly(lab11: Lab, build_app,
 
 def test_the_baseline_fails_every_attack(lab11: Lab) -> None:
     expected = {a.id for a in ATTACKS} | {"hsts", "security-events", "malformed-input"}
+    expected.add("schemathesis")  # the baseline crashes on an unknown user, for one
     assert failing(lab11, baseline) == expected
 
 

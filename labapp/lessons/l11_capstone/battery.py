@@ -385,6 +385,15 @@ def _malformed(lab: Any, http: httpx.Client) -> Observed:
     )
 
 
+def _schemathesis(lab: Any, http: httpx.Client) -> Observed:
+    from labapp.lessons.l11_capstone.fuzz import server_errors  # schemathesis loads slowly
+
+    found = server_errors(_holder(lab).app, lab.url, _as(lab, "alice"), str(lab.ca_file))
+    if found:
+        return Observed(False, None, f"{len(found)} server errors: " + "; ".join(found[:3]))
+    return Observed(True, None, "no 5xx from valid and invalid requests to every operation")
+
+
 def _fresh(item: Attack | Check) -> Attack | Check:
     """The same row, run on freshly seeded data (documents back, every token forgotten)."""
     run = item.run
@@ -522,6 +531,13 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
         ),
     ),
     "test failure paths": (
+        Check(
+            "schemathesis",
+            "schemathesis: valid and invalid requests to every operation of your OpenAPI",
+            _schemathesis,
+            hint="Each finding is a route that crashes on input its own document allows or "
+            "refuses: declare types and limits (Path, Field), catch what a library raises.",
+        ),
         Check(
             "malformed-input",
             "malformed tokens, headers and bodies each get a 4xx",
