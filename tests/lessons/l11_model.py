@@ -119,7 +119,7 @@ class Caller:
     token_id: str = ""
 
 
-def build_app(kit: Any) -> FastAPI:
+def build_app(kit: Any, leave_out: frozenset[str] = frozenset()) -> FastAPI:
     """The whole API, on the lab's kit: its database, its signing key, its audit log."""
     db_path, key, audit = kit.db_path, kit.signing_key, kit.audit
 
@@ -154,7 +154,8 @@ def build_app(kit: Any) -> FastAPI:
                 leeway=30,
                 options={"require": ["exp", "iat", "sub", "jti"]},
             )
-            if claims["exp"] - claims["iat"] > ACCESS_SECONDS:  # PyJWT takes any future exp
+            too_long = claims["exp"] - claims["iat"] > ACCESS_SECONDS
+            if too_long and "lifetime" not in leave_out:  # PyJWT takes any future exp
                 raise jwt.InvalidTokenError("lives longer than this API issues")
         except (jwt.PyJWTError, TypeError):  # TypeError: a non-numeric exp or iat
             audit("token.refused", who=None, reason="invalid", client=request.client.host)
@@ -207,6 +208,8 @@ def build_app(kit: Any) -> FastAPI:
     def require(scopes: SecurityScopes, caller: Annotated[Caller, Depends(identify)]) -> Caller:
         """The scopes this route needs, checked against the caller's (RFC 6750 §3.1)."""
         missing = set(scopes.scopes) - caller.scopes
+        if "scopes" in leave_out:
+            missing = set()
         wanted = scopes.scope_str
         if missing:
             audit("authz.denied", who=caller.name, reason="scope", scopes=sorted(missing))
@@ -220,7 +223,8 @@ def build_app(kit: Any) -> FastAPI:
     def caller_with(*scopes: str) -> Any:
         return Annotated[Caller, Security(require, scopes=list(scopes))]
 
-    app = FastAPI(title="Documents API", dependencies=[Depends(identify)])
+    guards = [] if "deny-by-default" in leave_out else [Depends(identify)]
+    app = FastAPI(title="Documents API", dependencies=guards)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -297,7 +301,8 @@ def build_app(kit: Any) -> FastAPI:
                 db.execute("INSERT OR IGNORE INTO revoked_families VALUES (?)", (row["family"],))
                 audit("refresh.reuse", who=row["username"], family=row["family"])
                 raise denied(401, "invalid refresh token")
-            db.execute("UPDATE refresh_tokens SET used = 1 WHERE digest = ?", (digest,))
+            if "rotation" not in leave_out:
+                db.execute("UPDATE refresh_tokens SET used = 1 WHERE digest = ?", (digest,))
             tokens = issue(db, row["username"], row["role"], row["family"])
             db.execute("COMMIT")
             return tokens
@@ -314,16 +319,21 @@ def build_app(kit: Any) -> FastAPI:
     def documents(caller: caller_with("documents:read"), db: Db) -> list[dict]:
         everyone = "documents:read-any" in caller.scopes
         rows = db.execute(
-            "SELECT id, owner, title, body FROM documents WHERE (? OR owner = ?) ORDER BY id",
+            "SELECT id, owner, title, body FROM documents WHERE (? OR owner = ?) ORDER BY id"
+            if "owner-filter" not in leave_out
+            else "SELECT id, owner, title, body FROM documents WHERE (? OR ? IS NOT NULL)",
             (everyone, caller.name),
         ).fetchall()
         return [dict(row) for row in rows]
 
-    @app.get("/documents/{document_id}", response_model=DocumentOut)
-    def document(document_id: DocumentId, caller: caller_with("documents:read"), db: Db) -> dict:
+    whole_rows = "response-model" in leave_out
+
+    @app.get("/documents/{document_id}", response_model=None if whole_rows else DocumentOut)
+    def document(document_id: DocumentId, caller: caller_with("documents:read"), db: Db) -> Any:
         everyone = "documents:read-any" in caller.scopes
+        columns = "*" if whole_rows else "id, owner, title, body"
         row = db.execute(
-            "SELECT id, owner, title, body FROM documents WHERE id = ? AND (? OR owner = ?)",
+            f"SELECT {columns} FROM documents WHERE id = ? AND (? OR owner = ?)",  # noqa: S608
             (document_id, everyone, caller.name),
         ).fetchone()
         if row is None:  # not yours and not there look the same
@@ -360,7 +370,8 @@ def build_app(kit: Any) -> FastAPI:
 
     @app.post("/logout", status_code=204)
     def logout(caller: caller_with(), db: Db, body: RefreshIn | None = None) -> Response:
-        db.execute("INSERT OR IGNORE INTO revoked_jti VALUES (?)", (caller.token_id,))
+        if "jti-denylist" not in leave_out:
+            db.execute("INSERT OR IGNORE INTO revoked_jti VALUES (?)", (caller.token_id,))
         if body is not None:
             digest = hashlib.sha256(body.refresh_token.encode()).hexdigest()
             db.execute(

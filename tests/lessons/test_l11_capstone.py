@@ -119,3 +119,22 @@ def test_the_threat_model_is_graded_route_by_route(lab11: Lab) -> None:
     with pytest.raises(WrongAnswer) as failed:
         lab11.check_answer("threat-model", wrong)
     assert {row.id for row in failed.value.report.failures} == {"GET /admin/users", "POST /logout"}
+
+
+LEFT_OUT = {  # one protection of the model answer left out -> the rows that must fail
+    "deny-by-default": {"added-route"},
+    "lifetime": {"forged-tokens"},
+    "scopes": {"bfla"},
+    "owner-filter": {"list-filter"},
+    "response-model": {"data-exposure"},
+    "rotation": {"refresh-rotation", "refresh-race", "security-events"},  # no reuse, no event
+    "jti-denylist": {"after-logout"},
+}
+
+
+@pytest.mark.parametrize("protection", list(LEFT_OUT))
+def test_leaving_out_one_protection_fails_its_rows(lab11: Lab, protection: str) -> None:
+    def build_app(kit: Any) -> FastAPI:
+        return l11_model.build_app(kit, leave_out=frozenset({protection}))
+
+    assert failing(lab11, build_app) == LEFT_OUT[protection]

@@ -14,6 +14,7 @@ import json
 import secrets
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -394,6 +395,62 @@ def _schemathesis(lab: Any, http: httpx.Client) -> Observed:
     return Observed(True, None, "no 5xx from valid and invalid requests to every operation")
 
 
+SPOOFED = {
+    "X-User-Role": "admin",
+    "X-Forwarded-For": "127.0.0.1",
+    "X-Real-IP": "127.0.0.1",
+    "X-Internal": "true",
+    "X-Authenticated-User": "ada",
+}
+
+
+def _spoofed(lab: Any, http: httpx.Client) -> Observed:
+    sent = [
+        (f"{method} {path} with {', '.join(SPOOFED)}", http.request(method, path, headers=SPOOFED))
+        for method, path in (("GET", "/admin/users"), ("GET", "/documents"), ("GET", "/me"))
+    ]
+    return _refused(sent)
+
+
+def _enumeration(lab: Any, http: httpx.Client) -> Observed:
+    unknown = http.post("/login", json={"username": "zed", "password": "a guess"})
+    known = http.post("/login", json={"username": "bob", "password": "a guess"})
+    same = (unknown.status_code, unknown.text) == (known.status_code, known.text)
+    if unknown.status_code < 300 or known.status_code < 300:
+        return Observed(True, None, "a guessed password logged in")
+    detail = (
+        "the same answer"
+        if same
+        else (
+            f"unknown user {unknown.status_code} {unknown.text[:40]!r}, known user "
+            f"{known.status_code} {known.text[:40]!r}"
+        )
+    )
+    return Observed(not same, None, detail)
+
+
+def _race(lab: Any, http: httpx.Client) -> Observed:
+    """Eight spends of one refresh token at once: one winner at most, and the reuse seen."""
+    token = _login(lab, http, "bob")["refresh_token"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(lambda _: http.post("/refresh", json={"refresh_token": token}), range(8))
+        )
+    winners = [r for r in answers if r.status_code == 200]
+    if len(winners) > 1:
+        return Observed(True, 200, f"{len(winners)} of 8 spends of one token won")
+    if winners:
+        newer = winners[0].json().get("refresh_token", "")
+        after = http.post("/refresh", json={"refresh_token": newer})
+        if after.status_code < 300:
+            return Observed(
+                True,
+                after.status_code,
+                "one winner, but the reuse went unseen: its new refresh token still works",
+            )
+    return Observed(False, None, f"{len(winners)} winner, the family revoked")
+
+
 def _fresh(item: Attack | Check) -> Attack | Check:
     """The same row, run on freshly seeded data (documents back, every token forgotten)."""
     run = item.run
@@ -435,6 +492,24 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
             flag=False,
             fix="Look the key up by prefix, compare its SHA-256 with "
             "hmac.compare_digest, and accept keys on the partner route only.",
+        ),
+        Attack(
+            "spoofed-headers",
+            "headers a client writes: a role, a loopback address, an internal flag, a user",
+            (),
+            _spoofed,
+            flag=False,
+            fix="Identity comes from a verified credential only, never from a header the "
+            "client can set.",
+        ),
+        Attack(
+            "user-enumeration",
+            "a wrong password for an unknown user and for bob",
+            (),
+            _enumeration,
+            flag=False,
+            fix="One answer for every failed login (and the same argon2 work: a dummy hash).",
+            expected="the same answer",
         ),
         Check("valid-token", "a token made exactly as the contract says is accepted", _valid_token),
         Check("partner-works", "the partner posts an event with its key", _partner_works),
@@ -563,6 +638,16 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
             _logout,
             flag=False,
             fix="Logout revokes the access token's jti and the refresh family.",
+        ),
+        Attack(
+            "refresh-race",
+            "eight spends of one refresh token at once",
+            (),
+            _race,
+            flag=False,
+            fix="Spend the token in one transaction (BEGIN IMMEDIATE, or UPDATE ... WHERE used = "
+            "0 and check the row count); a reuse revokes the family.",
+            expected="one winner at most, the reuse seen",
         ),
         Check("refresh-works", "login, refresh, and the new access token works", _refresh_works),
     ),
