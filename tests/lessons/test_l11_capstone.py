@@ -39,10 +39,11 @@ def failing(lab: Lab, build_app: Any) -> set[str]:
     return {row.id for row in report.failures}
 
 
-def test_nothing_mounted_answers_what_to_do(lab11: Lab) -> None:
-    r = lab11.client.get("/health")
-    assert r.status_code == 503 and "lab.mount(build_app)" in r.json()["detail"]
+def test_the_lab_starts_with_the_unprotected_api(lab11: Lab) -> None:
+    """Before lab.mount, the baseline answers (over HTTPS): explore and attack it first."""
     assert lab11.url.startswith("https://")
+    assert lab11.client.get("/health").json() == {"status": "ok"}
+    assert len(lab11.client.get("/documents").json()) == 3  # nobody asked who you are
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """Lesson 11: the capstone. The lab serves the learner's own FastAPI app.
 
 ``create_app`` returns a small front app that forwards every request to the app mounted with
-``lab.mount(build_app)``; until then it answers 503 saying what to do. The front keeps the
-engine's error handlers and the course's TLS; the learner's app keeps its own.
+``lab.mount(build_app)``; until then, to the unprotected baseline (``baseline.py``). The
+front keeps the engine's error handlers and the course's TLS; the learner's app its own.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def create_app(state: LabState) -> FastAPI:
 
     @front.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def nothing_mounted(path: str) -> JSONResponse:
+        # Only reached if no app is held at all (never after seed): a 4xx, never a 5xx.
         return JSONResponse(
-            {"detail": "no app is mounted yet: run lab.mount(build_app)"}, status_code=503
+            {"detail": "no app is mounted yet: run lab.mount(build_app)"}, status_code=404
         )
 
     return front

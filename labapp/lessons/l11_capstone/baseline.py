@@ -86,11 +86,14 @@ def build_app(kit: Any) -> FastAPI:
     @app.get("/me")
     def me(request: Request) -> dict[str, Any]:
         claims = claims_of(request)
-        return dict(
+        row = (
             kit.connect()
-            .execute("SELECT * FROM users WHERE username = ?", (claims["sub"],))
+            .execute("SELECT * FROM users WHERE username = ?", (str(claims.get("sub")),))
             .fetchone()
         )
+        if row is None:
+            raise HTTPException(404, "no such user")
+        return dict(row)
 
     @app.get("/documents")
     def documents() -> list[dict[str, Any]]:

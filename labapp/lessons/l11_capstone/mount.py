@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from labapp.engine.errors import BadHook
 from labapp.engine.guard import check_signature
+from labapp.lessons.l11_capstone import baseline
 from labapp.lessons.l11_capstone.kit import Kit, seed
 
 if TYPE_CHECKING:
@@ -23,7 +24,9 @@ class Holder:
     def __init__(self, workdir: Path) -> None:
         self.kit = Kit(workdir / DATABASE, secrets.token_bytes(32))
         self.secrets = seed(self.kit.db_path)
-        self.app: Any = None
+        # The API as it arrives, unprotected, until lab.mount(build_app) replaces it: you can
+        # explore and attack it first.
+        self.app: Any = baseline.build_app(self.kit)
 
 
 class Tools:
