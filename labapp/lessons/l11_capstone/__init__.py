@@ -4,14 +4,11 @@ The lab serves the learner's app (``app.py`` forwards to what ``lab.mount`` buil
 kit of ``kit.py``); the grader replays every battery of the course against it.
 """
 
-from labapp.engine.grading import Attack, Check
 from labapp.engine.spec import Lesson, Quiz
 from labapp.lessons.l11_capstone.app import Tools, create_app, seed
-from labapp.lessons.l11_capstone.battery import ITEMS
+from labapp.lessons.l11_capstone.battery import ATTACKS, BY_ITEM, CHECKS
 from labapp.lessons.l11_capstone.certificate import present
-from labapp.lessons.l11_capstone.threat import grade_threat_model
-
-ROWS = [row for rows in ITEMS.values() for row in rows]
+from labapp.lessons.l11_capstone.threat import STEPS, grade_threat_model
 
 LESSON = Lesson(
     id="11-capstone",
@@ -22,9 +19,9 @@ LESSON = Lesson(
     seed=seed,
     tls=True,
     network=Tools,
-    attacks=tuple(row for row in ROWS if isinstance(row, Attack)),
-    checks=tuple(row for row in ROWS if isinstance(row, Check)),
-    present=present({item: tuple(row.id for row in rows) for item, rows in ITEMS.items()}),
+    attacks=ATTACKS,
+    checks=CHECKS,
+    present=present(BY_ITEM),
     quizzes=(
         Quiz(
             "threat-model",
@@ -35,7 +32,7 @@ LESSON = Lesson(
                 "Threat modeling starts with the system: assets, entry points, trust levels "
                 "(OWASP Threat Modeling Cheat Sheet, 'System Modeling'); an API without that "
                 "inventory is OWASP API9:2023 Improper Inventory Management.",
-                "(steps: to be written with the notebook)",
+                STEPS,
             ),
             grade_threat_model,
         ),

@@ -653,3 +653,7 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
     ),
 }
 ITEMS = {item: tuple(_fresh(row) for row in rows) for item, rows in ITEMS.items()}
+ROWS = [row for rows in ITEMS.values() for row in rows]
+ATTACKS = tuple(row for row in ROWS if isinstance(row, Attack))
+CHECKS = tuple(row for row in ROWS if isinstance(row, Check))
+BY_ITEM = {item: tuple(row.id for row in rows) for item, rows in ITEMS.items()}

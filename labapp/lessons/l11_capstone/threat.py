@@ -26,6 +26,27 @@ TRUTH: dict[str, tuple[str, str, str]] = {  # route -> asset, credential, who
     "POST /partners/events": ("partners", "api key", "partner"),
 }
 FIELDS = (("asset", ASSETS), ("credential", CREDENTIALS), ("who", WHO))
+STEPS = """Name each route's asset by its path, its credential by how the route identifies
+its caller, and who by the contract (staff read any document; only the owner edits):
+
+```python
+rules = {
+    "GET /health": ("operations", "none", "anyone"),
+    "POST /login": ("sessions", "password", "anyone"),
+    "POST /refresh": ("sessions", "refresh token", "anyone"),
+    "POST /logout": ("sessions", "bearer token", "any user"),
+    "GET /me": ("accounts", "bearer token", "any user"),
+    "GET /documents": ("documents", "bearer token", "any user"),
+    "GET /documents/{document_id}": ("documents", "bearer token", "owner or staff"),
+    "PUT /documents/{document_id}": ("documents", "bearer token", "owner"),
+    "GET /admin/users": ("accounts", "bearer token", "admin"),
+    "POST /partners/events": ("partners", "api key", "partner"),
+}
+threat_model = {
+    route: dict(zip(("asset", "credential", "who"), answer)) for route, answer in rules.items()
+}
+lab.check_answer("threat-model", threat_model)
+```"""
 
 
 def grade_threat_model(lab: Any, answer: Any) -> list[Row]:
