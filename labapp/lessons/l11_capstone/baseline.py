@@ -38,7 +38,7 @@ def build_app(kit: Any) -> FastAPI:
             raise HTTPException(401, "invalid token") from None
 
     @app.get("/health")
-    def health() -> dict[str, str]:
+    def health() -> dict:
         return {"status": "ok"}
 
     @app.post("/login")
@@ -52,11 +52,11 @@ def build_app(kit: Any) -> FastAPI:
             raise HTTPException(404, "no such user")
         try:
             HASHER.verify(row["password_hash"], str(body.get("password")))
-        except (VerificationError, InvalidHashError):
+        except (InvalidHashError, VerificationError):
             raise HTTPException(401, "wrong password") from None
         now = int(time.time())
         claims = {"sub": row["username"], "role": row["role"], "iat": now, "jti": uuid.uuid4().hex}
-        refresh = secrets.token_urlsafe(32)
+        refresh = secrets.token_urlsafe(24)
         db.execute(
             "INSERT INTO refresh_tokens (digest, family, username) VALUES (?, ?, ?)",
             (hashlib.sha256(refresh.encode()).hexdigest(), uuid.uuid4().hex, row["username"]),
