@@ -56,7 +56,7 @@ def partner(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # an unknown field is a 422, never a write
+    model_config = ConfigDict(extra="forbid")  # an unknown field is a visible 422
 
 
 class Login(Strict):
@@ -160,7 +160,7 @@ def build_app(kit: Any, leave_out: frozenset[str] = frozenset()) -> FastAPI:
                 "short-lived",
             }:  # PyJWT takes any future exp
                 raise jwt.InvalidTokenError("lives longer than this API issues")
-        except (jwt.PyJWTError, TypeError):  # TypeError: a non-numeric exp or iat
+        except (jwt.PyJWTError, TypeError):  # TypeError: exp or iat as a string of digits
             audit("token.refused", who=None, reason="invalid", client=request.client.host)
             raise denied(
                 401, "invalid token", **{"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -195,7 +195,7 @@ def build_app(kit: Any, leave_out: frozenset[str] = frozenset()) -> FastAPI:
         key_text: Annotated[str | None, Depends(api_key)],
     ) -> Caller:
         """Who is calling. Runs for every route (the app's own dependency): a route is open only
-        if it says so, so a route someone adds tomorrow starts closed."""
+        if it says so, so a path operation someone adds tomorrow starts closed."""
         route = request.scope.get("route")
         endpoint = getattr(route, "endpoint", None)
         if endpoint in PUBLIC:

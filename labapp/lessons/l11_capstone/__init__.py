@@ -29,9 +29,11 @@ LESSON = Lesson(
             (
                 "Read the baseline's routes: what does each one touch, and whose work would "
                 "stop without it?",
-                "Threat modeling starts with the system: assets, entry points, trust levels "
-                "(OWASP Threat Modeling Cheat Sheet, 'System Modeling'); an API without that "
-                "inventory is OWASP API9:2023 Improper Inventory Management.",
+                "Threat modeling starts by modeling the system: its trust boundaries, data "
+                "flows, data stores, processes and the external entities that interact with it "
+                "(OWASP Threat Modeling Cheat Sheet, 'System Modeling'); that inventory is what "
+                "OWASP API9:2023 asks for ('Document all aspects of your API such as "
+                "authentication ... and endpoints').",
                 STEPS,
             ),
             grade_threat_model,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import secrets
 import time
 import uuid
@@ -35,6 +36,7 @@ PROTECTED = (
 )
 ADDED = "/internal/export-{}"  # the route "someone forgot", added at grade time
 MAX_LIFETIME = 15 * 60
+HSTS_YEAR = 31_536_000  # ASVS 5.0 3.4.1: at least a year
 
 
 def _holder(lab: Any) -> Any:
@@ -260,7 +262,8 @@ def _refresh_works(lab: Any, http: httpx.Client) -> Observed:
 def _hsts(lab: Any, http: httpx.Client) -> Observed:
     r = http.get("/health")
     value = r.headers.get("strict-transport-security", "")
-    ok = "max-age=" in value and int(value.split("max-age=")[1].split(";")[0] or 0) >= 86_400
+    found = re.search(r'max-age\s*=\s*"?(\d+)"?', value, re.IGNORECASE)
+    ok = found is not None and int(found[1]) >= HSTS_YEAR
     return Observed(ok, r.status_code, f"Strict-Transport-Security: {value or '(none)'}")
 
 
@@ -528,7 +531,7 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
     "authorize at the server": (
         Attack(
             "added-route",
-            "a route someone adds tomorrow, without any dependency",
+            "a path operation someone adds tomorrow, with no dependency of its own",
             (),
             _added_route,
             flag=False,
@@ -585,7 +588,7 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
     "encrypt traffic": (
         Check(
             "hsts",
-            "every answer tells browsers to use HTTPS only (a day or more)",
+            "every answer tells browsers to use HTTPS only, for a year or more (ASVS 5.0 3.4.1)",
             _hsts,
             hint="A middleware that sets Strict-Transport-Security: max-age=31536000.",
         ),
@@ -617,7 +620,7 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
             "malformed-input",
             "malformed tokens, headers and bodies each get a 4xx",
             _malformed,
-            hint="Catch PyJWT's PyJWTError (and a non-numeric exp), declare "
+            hint="Catch PyJWT's PyJWTError (and your own arithmetic on exp and iat), declare "
             "bodies as models: FastAPI answers 422 for what does not fit.",
         ),
     ),
