@@ -100,6 +100,10 @@ def defended(lab: Lab) -> None:
     assert not missing, f"the solution notebook defines no {sorted(missing)}"
     if hooks:
         lab.defend(**hooks)
+    if "mount" in getattr(lab.net, "exports", ()):  # the capstone: a whole app, mounted
+        models = authoring.solution_namespace(path, "public", **given_names)
+        app_cell = authoring.solution_namespace(path, "build_app", **{**given_names, **models})
+        lab.mount(app_cell["build_app"])
 
 
 # -- the servers of a lab ------------------------------------------------------------------
@@ -374,7 +378,26 @@ def _oauth_targets(lab: Lab, signed: bool) -> list[Target]:
     ]
 
 
-NETWORKS: dict[str, Callable[[Lab, bool], list[Target]]] = {"08-oauth": _oauth_targets}
+def _capstone_targets(lab: Lab, signed: bool) -> list[Target]:
+    """Lesson 11 serves the app the learner mounted (or the baseline): fuzz its own OpenAPI."""
+    app = lab.server.app.state.holder.app
+    app.openapi_schema = None
+    return [
+        Target(
+            "lab",
+            lab.url,
+            copy.deepcopy(app.openapi()),
+            signed_in(lab) if signed else {},
+            verify=str(lab.ca_file),
+            options=lab.client_options(),
+        )
+    ]
+
+
+NETWORKS: dict[str, Callable[[Lab, bool], list[Target]]] = {
+    "08-oauth": _oauth_targets,
+    "11-capstone": _capstone_targets,
+}
 
 
 # -- schemathesis ----------------------------------------------------------------------------

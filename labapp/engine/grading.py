@@ -223,7 +223,12 @@ def run_item(lab: Lab, item: Attack | Check) -> Row:
         if observed.status is None or observed.status < 500:
             observed_text += f"; server error {server_errors[0]} on the way"
         observed_text += " (a 5xx is never a pass)"
-        crash = "your hook must return an answer, not raise or hang: a crash is not a defense"
+        crash = (
+            "your hook must return an answer, not raise or hang: a crash is not a defense"
+            if lab.lesson.hooks
+            else "your app must answer every request with a status below 500: a crash is not a "
+            "defense (the server log below names the exception)"
+        )
         if any(incident.kind == "returned" for incident in incidents):
             crash = (
                 "return exactly what the hook's contract says, on every path (see what came back)"

@@ -255,6 +255,8 @@ class Lab:
                 list(self.lesson.checks),
                 f"{self.lesson.id} defense",
             )
+            if self.lesson.present is not None:  # e.g. the capstone's rows by checklist item
+                report = self.lesson.present(report)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(
                 "grade() was interrupted: nothing was graded. Run the cell again."
@@ -263,8 +265,8 @@ class Lab:
             breach = DefenseBreached(report.breach_message(), report)
             breach.shown = _show(report)
             raise breach
-        if self.lesson.hooks:
-            self._record(self.lesson.id, DEFEND)
+        if self.lesson.hooks or self.lesson.attacks or self.lesson.checks:
+            self._record(self.lesson.id, DEFEND)  # the capstone defends with a whole app
         return report
 
     def _refuse_beside_stuck_hooks(self) -> None:

@@ -72,6 +72,7 @@ class Lesson:
     tls: bool = False  # always served over HTTPS (else only with start_lab(..., tls=True))
     server_context: Callable[[Lab], ssl.SSLContext] | None = None  # default: labapp.engine.tls's
     network: Callable[[Lab], Any] | None = None  # more servers/tools, as lab.net (has stop())
+    present: Callable[[Report], Report] | None = None  # how lab.grade() shows its report
 
     @property
     def flag_names(self) -> tuple[str, ...]:

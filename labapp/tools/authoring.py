@@ -160,7 +160,10 @@ def solution_namespace(path: Path, defines: str, **given: Any) -> dict[str, Any]
     for cell in nb.cells:
         if cell.cell_type == "code" and f"def {defines}(" in cell.source:
             namespace: dict[str, Any] = dict(given)
-            exec(compile(cell.source, f"{path.name}:{defines}", "exec"), namespace)  # noqa: S102
+            # dont_inherit: this module's `from __future__ import annotations` must not turn
+            # the cell's annotations into strings (Pydantic models in a cell need them real).
+            code = compile(cell.source, f"{path.name}:{defines}", "exec", dont_inherit=True)
+            exec(code, namespace)  # noqa: S102
             return namespace
     raise AuthoringError(f"no cell of {path.name} defines {defines}()")
 
