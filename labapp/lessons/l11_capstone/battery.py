@@ -9,7 +9,10 @@ minutes out), except ``/partners/events``, which needs a partner's ``X-API-Key``
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -65,6 +68,32 @@ def _token(lab: Any, user: str = "alice", **changes: Any) -> str:
     return jwt.encode(claims, key, algorithm=algorithm, headers={"typ": "at+jwt"})
 
 
+MINE = b"the attacker's own key, 32 bytes!"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _with_header(lab: Any, header: dict[str, Any], key: bytes = MINE) -> str:
+    """An admin's token signed with a key the token itself points to (not the kit's)."""
+    kit = _holder(lab).kit
+    now = int(time.time())
+    claims = {
+        "iss": kit.issuer,
+        "aud": kit.audience,
+        "sub": "ada",
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+    }
+    # Signed by hand: PyJWT refuses an empty HMAC key, and the /dev/null trick needs one.
+    head = {"alg": "HS256", "typ": "at+jwt", **header}
+    signing_input = f"{_b64(json.dumps(head).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
 def _refused(responses: list[tuple[str, httpx.Response]]) -> Observed:
     """Got through when any request was answered 2xx (a 5xx is judged by the engine)."""
     through = [what for what, r in responses if r.status_code < 300]
@@ -107,6 +136,11 @@ def _forged(lab: Any, http: httpx.Client) -> Observed:
         "no audience": _token(lab, aud=None),
         "another issuer": _token(lab, iss="https://evil.test"),
         "an unknown user": _token(lab, "mallory"),
+        # Lesson 04's header tricks: the key named or carried by the token itself.
+        "its own key in jwk": _with_header(lab, {"jwk": {"kty": "oct", "k": _b64(MINE)}}),
+        "a jku to fetch keys from": _with_header(lab, {"jku": "https://evil.test/jwks.json"}),
+        "a kid path to an empty file": _with_header(lab, {"kid": "../../../../dev/null"}, b""),
+        "a kid that is SQL": _with_header(lab, {"kid": "x' UNION SELECT 'k"}, b"k"),
     }
     sent = [
         (what, http.get("/me", headers={"Authorization": f"Bearer {token}"}))
@@ -478,8 +512,9 @@ ITEMS: dict[str, tuple[Attack | Check, ...]] = {
         ),
         Attack(
             "forged-tokens",
-            "unsigned, foreign-key, expiry-less, expired, day-long, "
-            "wrong-audience, audience-less, wrong-issuer and unknown-user tokens",
+            "unsigned, foreign-key, expiry-less, expired, day-long, wrong-audience, "
+            "audience-less, wrong-issuer and unknown-user tokens, and lesson 04's header tricks "
+            "(a key in jwk, a jku, a kid path, a kid that is SQL)",
             (),
             _forged,
             flag=False,
